@@ -1,0 +1,3 @@
+from burner.cli import main
+
+main()

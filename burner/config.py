@@ -1,0 +1,149 @@
+"""Station configuration: one TOML file, or the embedded default (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from burner.errors import JobRejected
+
+MEDIA_TYPES = ("cd", "dvd", "dvd-dl", "bd", "usb", "iso")
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """One writer: an optical drive (`/dev/sr0`) or an xorriso `stdio:` file."""
+
+    name: str
+    device: str
+    media: str = "dvd"
+    auto_load_blank: bool = False
+
+    @property
+    def is_stdio(self) -> bool:
+        return self.device.startswith("stdio:")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a station needs to know, with paths already made absolute."""
+
+    station_id: str
+    data_dir: Path
+    spool_dir: Path
+    rescan_seconds: float
+    institution: dict[str, str]
+    max_attempts: int
+    retry_delay_seconds: float
+    keep_work: bool
+    drives: tuple[DriveConfig, ...]
+    media_dir: Path
+    images_dir: Path
+    printing: dict[str, str]
+    xorriso: str
+    source: str = "embedded default"
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "burner.sqlite"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("BURNER_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return (Path.home() / ".local" / "share" / "burner").resolve()
+
+
+def _embedded() -> dict:
+    text = resources.files("burner").joinpath("default.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _drive(base: Path, item: dict) -> DriveConfig:
+    unknown = set(item) - {"name", "device", "media", "auto_load_blank"}
+    if unknown:
+        raise JobRejected(f"configuration: unknown drive setting(s) {sorted(unknown)}")
+    device = str(item.get("device", ""))
+    if not device:
+        raise JobRejected("configuration: every [[drives]] entry needs a device")
+    if device.startswith("stdio:"):
+        device = "stdio:" + str(_resolve(base, device[len("stdio:"):]))
+    media = str(item.get("media", "dvd"))
+    if media not in MEDIA_TYPES:
+        raise JobRejected(f"configuration: drive media must be one of {', '.join(MEDIA_TYPES)}")
+    return DriveConfig(
+        name=str(item.get("name", device)),
+        device=device,
+        media=media,
+        auto_load_blank=bool(item.get("auto_load_blank", False)),
+    )
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load `path`, else $BURNER_CONFIG, else /etc/burner/burner.toml, else the embedded default.
+
+    A file only needs the settings it changes; the rest come from the embedded default.
+    """
+    data = _embedded()
+    source = "embedded default"
+    candidates = [path, os.environ.get("BURNER_CONFIG")]
+    chosen = next((c for c in candidates if c), None)
+    if chosen is None and Path("/etc/burner/burner.toml").is_file():
+        chosen = "/etc/burner/burner.toml"
+    if chosen is not None:
+        try:
+            text = Path(chosen).read_text(encoding="utf-8")
+            data = _merge(data, tomllib.loads(text))
+        except FileNotFoundError as exc:
+            raise JobRejected(f"configuration file {chosen} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise JobRejected(f"configuration file {chosen} is not valid TOML: {exc}") from exc
+        source = str(chosen)
+
+    station = data.get("station", {})
+    data_dir = _resolve(Path("/"), str(station["data_dir"])) if "data_dir" in station \
+        else default_data_dir()
+    spool = data.get("spool", {})
+    job = data.get("job", {})
+    output = data.get("output", {})
+    return Config(
+        station_id=str(station.get("id", "station1")),
+        data_dir=data_dir,
+        spool_dir=_resolve(data_dir, str(spool.get("path", "spool"))),
+        rescan_seconds=float(spool.get("rescan_seconds", 5.0)),
+        institution={k: str(v) for k, v in data.get("institution", {}).items()},
+        max_attempts=int(job.get("max_attempts", 3)),
+        retry_delay_seconds=float(job.get("retry_delay_seconds", 2.0)),
+        keep_work=bool(job.get("keep_work", False)),
+        drives=tuple(_drive(data_dir, d) for d in data.get("drives", [])),
+        media_dir=_resolve(data_dir, str(output.get("media_dir", "media"))),
+        images_dir=_resolve(data_dir, str(output.get("images_dir", "images"))),
+        printing={k: str(v) for k, v in data.get("printing", {}).items()},
+        xorriso=str(data.get("tools", {}).get("xorriso", "xorriso")),
+        source=source,
+        raw=data,
+    )
