@@ -1,0 +1,90 @@
+"""`burner build`: one job folder to staged volume trees and images, without burning."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from burner.config import Config
+from burner.errors import JobHeld, JobRejected
+from burner.pipeline import STAGES, JobContext, run_stage
+from burner.spool import Spool
+from burner.state import StateDB
+
+BUILD_STAGES = ("validate", "gather", "identity", "plan", "stage", "master")
+
+
+@dataclass
+class BuildOutcome:
+    job_id: str
+    held: bool = False
+    rejected: bool = False
+    problems: list[str] = field(default_factory=list)
+    volumes: list[dict] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.rejected else 3 if self.held else 0
+
+    def as_dict(self) -> dict:
+        return {"job_id": self.job_id, "held": self.held, "problems": self.problems,
+                "volumes": self.volumes, "prints": {"cover": None, "labels": []}}
+
+    def summary(self) -> str:
+        lines = []
+        if self.rejected:
+            lines.append(f"{self.job_id}: REJECTED")
+        elif self.held:
+            lines.append(f"{self.job_id}: HELD - nothing may be written for this job")
+        else:
+            lines.append(f"{self.job_id}: built {len(self.volumes)} volume(s)")
+        for v in self.volumes:
+            lines.append(f"  disc {v['index']} of {v['count']}: {v['image']} "
+                         f"({v['bytes'] // 1_000_000} MB, {v['profile']})")
+            lines.append(f"    files: {v['tree']}")
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
+    """Run the stages up to mastering on `job_dir`, writing into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job_id = job_dir.name
+    db = StateDB(Path(":memory:"))
+    db.add_job(job_id, "build")
+    ctx = JobContext(config, Spool(out_dir), db, job_id, job_dir, out_dir / ".work")
+    outcome = BuildOutcome(job_id)
+    try:
+        for module in STAGES:
+            if module.NAME in BUILD_STAGES:
+                run_stage(ctx, module)
+    except JobRejected as exc:
+        outcome.rejected = True
+        outcome.problems = [str(exc)]
+        return outcome
+    except JobHeld as exc:
+        outcome.held = True
+        outcome.problems = [str(exc), *exc.details]
+        return outcome
+    finally:
+        db.close()
+    manifest = ctx.load("validate")
+    ctx.job_id = manifest.job_id
+    plan = ctx.load("plan")
+    gathered = ctx.load("gather")
+    staged = ctx.load("stage")
+    outcome.job_id = manifest.job_id
+    outcome.problems = [f"{r}: {w}" for r, w in gathered.refused + staged["refused"]]
+    for vol, image in zip(staged["volumes"], ctx.load("master"), strict=True):
+        tree = out_dir / f"vol{vol.index}"
+        iso_path = out_dir / f"vol{vol.index}.iso"
+        for src, dest in ((vol.tree, tree), (image.path, iso_path)):
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            src.rename(dest)
+        outcome.volumes.append({
+            "index": vol.index, "count": vol.count, "tree": str(tree), "image": str(iso_path),
+            "sha256": image.sha256, "bytes": image.bytes, "media": plan.media,
+            "profile": plan.profile})
+    return outcome

@@ -1,0 +1,396 @@
+"""The `burner` command line (DESIGN.md section 6). Errors become exit codes in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import click
+
+from burner import __version__
+from burner.build import build_job
+from burner.config import Config, load_config
+from burner.errors import BurnerError, JobRejected
+from burner.spool import REASON, Spool, check_job_id, write_atomic
+from burner.state import JobState, StateDB
+
+
+class JobIdType(click.ParamType):
+    """A job id as the spool knows it."""
+
+    name = "JOB"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        try:
+            return check_job_id(str(value))
+        except JobRejected as exc:
+            self.fail(str(exc), param, ctx)
+
+
+JOB = JobIdType()
+
+
+@dataclasses.dataclass
+class App:
+    """Built once per invocation and handed to every command."""
+
+    config_path: str | None
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def spool(self) -> Spool:
+        spool = Spool(self.config.spool_dir)
+        spool.ensure()
+        return spool
+
+    def db(self) -> StateDB:
+        return StateDB(self.config.db_path)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Station configuration (TOML). Default: $BURNER_CONFIG, "
+                   "/etc/burner/burner.toml, else the built-in default.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to standard error.")
+@click.version_option(__version__, prog_name="burner")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """burner: approved imaging releases in, verified patient discs out."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = App(config_path)
+
+
+def _echo_json(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@cli.command()
+@click.argument("job_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the staged volume trees and images.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_app
+def build(app: App, job_dir: Path, out_dir: Path, as_json: bool) -> None:
+    """Turn one job folder into staged volume trees and ISO images, without burning."""
+    outcome = build_job(app.config, job_dir.resolve(), out_dir.resolve())
+    if as_json:
+        _echo_json(outcome.as_dict())
+    else:
+        click.echo(outcome.summary())
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Process what is queued now, then exit.")
+@pass_app
+def run(app: App, once: bool) -> None:
+    """The station service: watch the spool and process approved jobs."""
+    from burner.station import Station
+
+    logging.getLogger().setLevel(logging.INFO)
+    station = Station(app.config)
+    if once:
+        station.drain()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    station.serve(stop)
+
+
+def _new_job_id() -> str:
+    return datetime.date.today().strftime("J%Y%m%d-") + uuid.uuid4().hex[:6].upper()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--patient-id", required=True)
+@click.option("--patient-name", required=True, help="As in DICOM, e.g. DOE^JANE.")
+@click.option("--birth-date", required=True, help="YYYY-MM-DD")
+@click.option("--issuer", default=None)
+@click.option("--approved-by", default=None,
+              help="Who approved the release; without it the job waits in pending/.")
+@click.option("--job-id", type=JOB, default=None)
+@click.option("--media", default="auto", help="auto, cd, dvd, dvd-dl, bd, usb or iso")
+@click.option("--copies", default=1, type=click.IntRange(1, 20))
+@pass_app
+def submit(app: App, paths: tuple[Path, ...], patient_id: str, patient_name: str,
+           birth_date: str, issuer: str | None, approved_by: str | None, job_id: str | None,
+           media: str, copies: int) -> None:
+    """Make a job folder in the spool from files and folders."""
+    from burner.manifest import validate_manifest
+
+    spool = app.spool
+    job_id = job_id or _new_job_id()
+    if spool.locate(job_id):
+        raise JobRejected(f"a job called {job_id} already exists")
+    manifest: dict = {"version": 1, "job_id": job_id,
+                      "patient": {"id": patient_id, "name": patient_name,
+                                  "birth_date": birth_date},
+                      "media": {"type": media, "copies": copies}}
+    if issuer:
+        manifest["patient"]["issuer"] = issuer
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    manifest["approval"] = {"by": approved_by or "PENDING", "at": now}
+    validate_manifest(manifest, job_id)  # refuse bad options before copying anything
+    if not approved_by:
+        del manifest["approval"]
+    staging = spool.folder("incoming") / job_id
+    dicom = staging / "dicom"
+    dicom.mkdir(parents=True)
+    for n, src in enumerate(paths, 1):
+        dest = dicom / f"{n:03d}_{src.name}"
+        if src.is_dir():
+            shutil.copytree(src, dest, symlinks=False)
+        else:
+            shutil.copy2(src, dest)
+    write_atomic(staging / "job.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    where = "approved" if approved_by else "pending"
+    spool.move(job_id, "incoming", where)
+    click.echo(f"{job_id}: queued in {where}/" if approved_by else
+               f"{job_id}: waiting in pending/ for approval (burner approve {job_id} --by NAME)")
+
+
+@cli.command()
+@click.argument("job_id", type=JOB)
+@click.option("--by", "by", required=True, help="Who approves the release.")
+@click.option("--note", default=None)
+@pass_app
+def approve(app: App, job_id: str, by: str, note: str | None) -> None:
+    """Move a pending job to the queue, recording who approved it."""
+    spool = app.spool
+    job_dir = spool.path("pending", job_id)
+    if not job_dir.is_dir():
+        raise JobRejected(f"there is no job {job_id} waiting in pending/")
+    path = job_dir / "job.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JobRejected(f"job {job_id} has no readable job.json ({exc})") from exc
+    data["approval"] = {"by": by, "at": datetime.datetime.now(datetime.UTC)
+                        .isoformat(timespec="seconds")}
+    if note:
+        data["approval"]["note"] = note
+    write_atomic(path, json.dumps(data, indent=2).encode("utf-8"))
+    spool.move(job_id, "pending", "approved")
+    click.echo(f"{job_id}: approved by {by}, queued")
+
+
+def _status(app: App) -> dict:
+    spool = app.spool
+    db = app.db()
+    try:
+        rows = {r.job_id: r for r in db.jobs()}
+        queue = {name: [p.name for p in spool.listing(name)]
+                 for name in ("pending", "approved", "active", "held", "rejected", "done")}
+        jobs = []
+        for where, names in queue.items():
+            for name in names:
+                row = rows.get(name)
+                reason = ""
+                if (spool.path(where, name) / REASON).is_file():
+                    reason = (spool.path(where, name) / REASON).read_text(errors="replace")
+                jobs.append({"job_id": name, "folder": where,
+                             "state": row.state if row else where,
+                             "stage": row.stage if row else "",
+                             "attempts": row.attempts if row else 0,
+                             "reason": (row.reason if row and row.reason else reason).strip(),
+                             "copies": len(db.copies(name)) if row else 0})
+    finally:
+        db.close()
+    drives = [{"name": d.name, "device": d.device, "media": d.media} for d in app.config.drives]
+    return {"station": app.config.station_id, "config": app.config.source,
+            "spool": str(app.config.spool_dir),
+            "queue": {k: len(v) for k, v in queue.items()}, "jobs": jobs, "drives": drives,
+            "printers": [{"mode": app.config.printing.get("mode", "folder")}]}
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Queue, jobs, drives and printers."""
+    info = _status(app)
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"station {info['station']}  spool {info['spool']}")
+    click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in info["queue"].items()))
+    for job in info["jobs"]:
+        if job["folder"] == "done" and job["state"] == "done":
+            line = f"  {job['job_id']:<24} done, {job['copies']} verified cop(ies)"
+        else:
+            line = f"  {job['job_id']:<24} {job['state']:<9} {job['stage']}"
+        click.echo(line)
+        if job["reason"] and job["folder"] != "done":
+            click.echo("      " + job["reason"].splitlines()[0])
+    for d in info["drives"]:
+        click.echo(f"drive {d['name']}: {d['device']} ({d['media']})")
+
+
+@cli.command()
+@click.argument("job_id", type=JOB)
+@pass_app
+def retry(app: App, job_id: str) -> None:
+    """Queue a held or rejected job again, or retry a waiting one now."""
+    spool = app.spool
+    found = spool.locate(job_id)
+    if found is None:
+        raise JobRejected(f"there is no job called {job_id}")
+    where, path = found
+    if where in ("held", "rejected"):
+        reason = path / REASON
+        if reason.exists():
+            reason.rename(path / f"reason-{int(datetime.datetime.now().timestamp())}.txt")
+        spool.move(job_id, where, "approved")
+        click.echo(f"{job_id}: queued again")
+        return
+    if where == "active":
+        db = app.db()
+        try:
+            row = db.get(job_id)
+            if row and row.state == JobState.WAITING:
+                db.set_state(job_id, JobState.WAITING, row.reason, not_before=0)
+        finally:
+            db.close()
+        click.echo(f"{job_id}: will be retried now")
+        return
+    raise JobRejected(f"job {job_id} is in {where}/ and cannot be retried")
+
+
+@cli.command()
+@click.argument("job_id", type=JOB)
+@click.option("--by", "by", default="operator")
+@pass_app
+def cancel(app: App, job_id: str, by: str) -> None:
+    """Cancel a job that has not finished."""
+    spool = app.spool
+    found = spool.locate(job_id)
+    if found is None:
+        raise JobRejected(f"there is no job called {job_id}")
+    where, _ = found
+    if where in ("incoming", "pending", "approved", "held"):
+        spool.move(job_id, where, "rejected", f"Job {job_id} was cancelled by {by}.")
+        click.echo(f"{job_id}: cancelled")
+    elif where == "active":
+        db = app.db()
+        try:
+            db.request_cancel(job_id)
+        finally:
+            db.close()
+        click.echo(f"{job_id}: will stop before its next step (a disc being burned is finished)")
+    else:
+        raise JobRejected(f"job {job_id} is already {where}; nothing to cancel")
+
+
+@cli.command()
+@click.argument("medium")
+@click.option("--json", "as_json", is_flag=True)
+def verify(medium: str, as_json: bool) -> None:
+    """Re-check a disc image or drive: every file's checksum and the DICOMDIR."""
+    from burner.media.medium import check_medium
+
+    path = Path(medium.removeprefix("stdio:"))
+    if not path.exists():
+        raise JobRejected(f"{medium} does not exist")
+    report = check_medium(path)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        state = "OK: every file matches" if report.ok else "PROBLEM"
+        click.echo(f"{medium}: {state} ({report.files_checked} files checked)")
+        for name in report.mismatched:
+            click.echo(f"  changed or damaged: {name}")
+        for name in report.missing:
+            click.echo(f"  missing: {name}")
+        for name in report.unlisted:
+            click.echo(f"  not in the checksum list: {name}")
+        for text in report.problems:
+            click.echo(f"  {text}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@pass_app
+def drives(app: App) -> None:
+    """List the configured drives with their media, and the drives the system has."""
+    from burner.media.optical import OpticalDrive, discover_drives
+
+    for d in app.config.drives:
+        try:
+            st = OpticalDrive(d.device, app.config.xorriso).status()
+            state = "blank" if st.blank else ("written" if st.present else "empty")
+            click.echo(f"{d.name}: {d.device} ({d.media}) - {st.media_type or 'no disc'}, {state}")
+        except BurnerError as exc:
+            click.echo(f"{d.name}: {d.device} ({d.media}) - {exc}")
+    for info in discover_drives(app.config.xorriso):
+        click.echo(f"system drive: {info.address} {info.vendor} {info.model}")
+
+
+@cli.command()
+@pass_app
+def doctor(app: App) -> None:
+    """Check tools, drives, spool and configuration."""
+    from burner.doctor import run_checks
+
+    ok = True
+    for good, text in run_checks(app.config):
+        ok &= good
+        click.echo(("ok    " if good else "FAIL  ") + text)
+    if not ok:
+        sys.exit(1)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of job.json."""
+    from burner.manifest import schema_text
+
+    click.echo(schema_text())
+
+
+@cli.command()
+@click.option("--slices", default=240, show_default=True, help="Slices per CT series.")
+@pass_app
+def demo(app: App, slices: int) -> None:
+    """Make a realistic sample study and run a whole job on this station's configuration."""
+    from burner.demo import run_demo
+
+    run_demo(app.config, slices=slices, echo=click.echo)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except BurnerError as exc:
+        click.echo(f"burner: {exc}", err=True)
+        sys.exit(exc.exit_code)

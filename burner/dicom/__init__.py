@@ -1,0 +1,1 @@
+"""DICOM parts of the pipeline: headers, identity, File IDs, transcoding, DICOMDIR."""

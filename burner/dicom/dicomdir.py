@@ -1,0 +1,229 @@
+"""Write a DICOMDIR (PS3.10 basic directory) from headers already read, in one pass.
+
+Every record is encoded once; the offsets that link records are patched into the encoded bytes
+afterwards (they are fixed-size UL values at fixed places at the head of each record).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian
+
+import burner
+from burner.dicom.headers import Instance, NotUsable
+from burner.dicom.records import (
+    MEDIA_STORAGE_DIRECTORY,
+    PATIENT_KEYS,
+    PATIENT_KEYS_EXTENDED,
+    SERIES_KEYS,
+    SERIES_KEYS_EXTENDED,
+    STUDY_KEYS,
+    Key,
+    leaf_keys,
+)
+
+IMPLEMENTATION_UID = "1.2.826.0.1.3680043.10.1468.1"  # burner's implementation class (example)
+_ITEM = struct.pack("<HHI", 0xFFFE, 0xE000, 0)
+_SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+# Offsets of the UL values of (0004,1400) and (0004,1420) in an encoded record.
+_NEXT_AT, _LOWER_AT = 8, 30
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One object of the file-set: its header and where it lies on the medium."""
+
+    instance: Instance
+    file_id: tuple[str, ...]
+    transfer_syntax: str
+    sop_class: str
+
+
+# Type-1 keys that may be derived when an object lacks them, as dcmmkdir's +I does.
+def _invent(keyword: str, inst: Instance, ordinal: int) -> object | None:
+    first = next((inst.get(k) for k in ("SeriesDate", "AcquisitionDate", "ContentDate",
+                                        "InstanceCreationDate", "StudyDate") if inst.get(k)), "")
+    inventions = {
+        "StudyDate": first or datetime.date.today().strftime("%Y%m%d"),
+        "StudyTime": inst.get("SeriesTime") or "000000",
+        "StudyID": str(inst.get("AccessionNumber") or "1")[:16],
+        "SeriesNumber": ordinal,
+        "InstanceNumber": ordinal,
+        "Modality": "OT",
+        "ContentDate": first or datetime.date.today().strftime("%Y%m%d"),
+        "ContentTime": "000000",
+        "ContentLabel": "UNNAMED",
+        "CompletionFlag": "PARTIAL",
+        "VerificationFlag": "UNVERIFIED",
+        "StructureSetLabel": "UNNAMED",
+        "RTPlanLabel": "UNNAMED",
+        "PresentationCreationDate": first or datetime.date.today().strftime("%Y%m%d"),
+        "PresentationCreationTime": "000000",
+    }
+    return inventions.get(keyword)
+
+
+def _fill(record: Dataset, inst: Instance, keys: list[Key], ordinal: int) -> None:
+    for keyword, kind in keys:
+        value = inst.values.get(keyword)
+        empty = value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
+        if empty and kind == "1":
+            value = _invent(keyword, inst, ordinal)
+            if value is None:
+                raise NotUsable(f"it lacks {keyword}, which the disc directory must list")
+        elif empty and kind == "2":
+            value = None
+        elif empty:
+            continue
+        setattr(record, keyword, value)
+
+
+def _verification_datetime(inst: Instance) -> None:
+    if inst.values.get("VerificationFlag") == "VERIFIED" and "VerificationDateTime" not in \
+            inst.values:
+        observers = inst.values.get("VerifyingObserverSequence") or []
+        if observers and "VerificationDateTime" in observers[-1]:
+            inst.values["VerificationDateTime"] = observers[-1].VerificationDateTime
+
+
+def _record(rtype: str, inst: Instance, keys: list[Key], ordinal: int) -> Dataset:
+    record = Dataset()
+    record.OffsetOfTheNextDirectoryRecord = 0
+    record.RecordInUseFlag = 0xFFFF
+    record.OffsetOfReferencedLowerLevelDirectoryEntity = 0
+    record.DirectoryRecordType = rtype
+    charset = inst.values.get("SpecificCharacterSet")
+    if charset:
+        record.SpecificCharacterSet = charset
+    _fill(record, inst, keys, ordinal)
+    return record
+
+
+def leaf_record(entry: Entry, extended: bool, ordinal: int) -> Dataset:
+    """The leaf record of one object; raises NotUsable when a required key cannot be had."""
+    inst = entry.instance
+    if inst.record == "SR DOCUMENT":
+        _verification_datetime(inst)
+    record = _record(inst.record, inst, leaf_keys(inst.record, extended), ordinal)
+    record.ReferencedFileID = list(entry.file_id)
+    record.ReferencedSOPClassUIDInFile = entry.sop_class
+    record.ReferencedSOPInstanceUIDInFile = inst.sop_instance
+    record.ReferencedTransferSyntaxUIDInFile = entry.transfer_syntax
+    return record
+
+
+def _encode(ds: Dataset) -> bytearray:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_dataset(fp, ds)
+    return bytearray(fp.getvalue())
+
+
+@dataclass
+class _Node:
+    data: bytearray
+    children: list[_Node]
+    offset: int = 0
+
+
+def _tree(entries: list[Entry], extended: bool) -> _Node:
+    """PATIENT > STUDY > SERIES > leaf, in the order objects were first met."""
+    studies: dict[str, dict[str, list[Entry]]] = {}
+    for entry in entries:
+        series = studies.setdefault(entry.instance.study_uid, {})
+        series.setdefault(entry.instance.series_uid, []).append(entry)
+    first = entries[0].instance
+    patient_keys = PATIENT_KEYS + (PATIENT_KEYS_EXTENDED if extended else [])
+    root = _Node(_encode(_record("PATIENT", first, patient_keys, 1)), [])
+    for s_ord, series_map in enumerate(studies.values(), 1):
+        s_first = next(iter(series_map.values()))[0].instance
+        study = _Node(_encode(_record("STUDY", s_first, STUDY_KEYS, s_ord)), [])
+        root.children.append(study)
+        for r_ord, leaves in enumerate(series_map.values(), 1):
+            series_keys = SERIES_KEYS + (SERIES_KEYS_EXTENDED if extended else [])
+            node = _Node(_encode(_record("SERIES", leaves[0].instance, series_keys, r_ord)), [])
+            study.children.append(node)
+            node.children = [_Node(_encode(leaf_record(e, extended, i)), [])
+                             for i, e in enumerate(leaves, 1)]
+    return root
+
+
+def _flatten(node: _Node, out: list[_Node]) -> None:
+    out.append(node)
+    for child in node.children:
+        _flatten(child, out)
+
+
+def _link(node: _Node) -> None:
+    if node.children:
+        struct.pack_into("<I", node.data, _LOWER_AT, node.children[0].offset)
+    for child, after in zip(node.children, node.children[1:], strict=False):
+        struct.pack_into("<I", child.data, _NEXT_AT, after.offset)
+    for child in node.children:
+        _link(child)
+
+
+def _header(fileset_id: str, descriptor: str | None, first: int) -> bytes:
+    ds = Dataset()
+    ds.FileSetID = fileset_id
+    if descriptor:
+        ds.FileSetDescriptorFileID = descriptor
+        ds.SpecificCharacterSetOfFileSetDescriptorFile = "ISO_IR 100"
+    ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = first
+    ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = first
+    ds.FileSetConsistencyFlag = 0
+    return bytes(_encode(ds)) + struct.pack("<HH2sHI", 0x0004, 0x1220, b"SQ", 0, 0xFFFFFFFF)
+
+
+def _meta(fileset_uid: str) -> bytes:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MEDIA_STORAGE_DIRECTORY
+    meta.MediaStorageSOPInstanceUID = fileset_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = IMPLEMENTATION_UID
+    meta.ImplementationVersionName = f"BURNER_{burner.__version__}"[:16]
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    fp.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    return fp.getvalue()
+
+
+def write_dicomdir(path: Path, entries: list[Entry], *, fileset_id: str, fileset_uid: str,
+                   extended: bool, descriptor: str | None = None) -> int:
+    """Write the DICOMDIR for `entries` (all of one patient) to `path`; returns its size."""
+    if not entries:
+        raise ValueError("a file-set needs at least one object")
+    root = _tree(entries, extended)
+    nodes: list[_Node] = []
+    _flatten(root, nodes)
+    head = _meta(fileset_uid)
+    # The header's length does not depend on the offsets it holds (UL values are fixed-size).
+    position = len(head) + len(_header(fileset_id, descriptor, 0))
+    for node in nodes:
+        node.offset = position
+        position += len(_ITEM) + len(node.data)
+    _link(root)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fp:
+        fp.write(head)
+        fp.write(_header(fileset_id, descriptor, root.offset))
+        for node in nodes:
+            fp.write(struct.pack("<HHI", 0xFFFE, 0xE000, len(node.data)))
+            fp.write(node.data)
+        fp.write(_SEQ_END)
+        fp.flush()
+        os.fsync(fp.fileno())
+        size = fp.tell()
+    os.replace(tmp, path)
+    return size

@@ -1,0 +1,1 @@
+"""Writers for the media burner produces: optical drives, USB sticks, image folders."""

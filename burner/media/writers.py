@@ -1,0 +1,113 @@
+"""Writers: where a verified copy of a volume image goes. One base owns the bookkeeping
+(adopting a copy a crash left behind, read-back comparison); each backend only writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from burner.config import Config, DriveConfig
+from burner.errors import DeviceError, MediaMismatch
+from burner.media import checksums
+from burner.media.optical import OpticalDrive
+
+
+class Writer:
+    """Puts one copy of an image on a medium and proves it by reading it back."""
+
+    name = "writer"
+
+    def write_copy(self, image: Path, size: int, sha256: str, label: str,
+                   after_burn: Callable[[], None] | None = None) -> str:
+        """Write `image`; returns where the verified copy is (a file, or the drive)."""
+        raise NotImplementedError
+
+
+class ImageFolderWriter(Writer):
+    """media.type "iso": verified images in the output folder, for another tool or an archive."""
+
+    name = "images"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def write_copy(self, image: Path, size: int, sha256: str, label: str,
+                   after_burn: Callable[[], None] | None = None) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        dest = self.folder / f"{label}.iso"
+        if not (dest.exists() and checksums.sha256_file(dest, size)[0] == sha256):
+            tmp = dest.with_name(f".{dest.name}.part")
+            shutil.copyfile(image, tmp)
+            os.replace(tmp, dest)
+        if checksums.sha256_file(dest, size)[0] != sha256:
+            raise MediaMismatch(f"the copy in {dest} does not match the image", [dest.name])
+        return str(dest)
+
+
+class OpticalWriter(Writer):
+    """An optical drive through xorriso; a `stdio:` drive with auto_load_blank behaves like a
+    disc robot: a blank goes in before each copy and the written disc comes out to media/."""
+
+    def __init__(self, drive: DriveConfig, xorriso: str, tray: Path):
+        self.drive = drive
+        self.name = drive.name
+        self.optical = OpticalDrive(drive.device, xorriso)
+        self.tray = tray
+
+    def _load_blank(self, size: int, sha256: str) -> bool:
+        """Robot load for stdio drives; True when the drive already holds this very image."""
+        path = self.optical.path
+        if path.exists() and path.stat().st_size > 0:
+            if path.stat().st_size >= size and self.optical.read_back_sha256(size) == sha256:
+                return True
+            spoiled = self.tray / "spoiled"
+            spoiled.mkdir(parents=True, exist_ok=True)
+            os.replace(path, spoiled / f"{int(time.time() * 1000)}-{path.name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return False
+
+    def _holds(self, size: int, sha256: str) -> bool:
+        status = self.optical.status()
+        if not status.present or status.blank:
+            return False
+        try:
+            return self.optical.read_back_sha256(size) == sha256
+        except DeviceError:
+            return False
+
+    def write_copy(self, image: Path, size: int, sha256: str, label: str,
+                   after_burn: Callable[[], None] | None = None) -> str:
+        out = self.tray / f"{label}.iso"
+        stdio_robot = self.drive.is_stdio and self.drive.auto_load_blank
+        if stdio_robot and out.exists() and checksums.sha256_file(out, size)[0] == sha256:
+            return str(out)           # burned, verified and ejected just before a crash
+        ours = self._load_blank(size, sha256) if stdio_robot else self._holds(size, sha256)
+        if not ours:
+            self.optical.burn(image)
+        if after_burn:
+            after_burn()
+        got = self.optical.read_back_sha256(size)
+        if got != sha256:
+            raise MediaMismatch(
+                f"The disc in {self.drive.name} does not read back the same as what was written "
+                "(bad disc or drive). Put in a new blank disc; the job will retry.")
+        self.optical.eject()
+        if stdio_robot:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.optical.path, out)
+            return str(out)
+        return self.drive.device
+
+
+def writer_for(config: Config, media: str, job_id: str) -> Writer:
+    """The writer a job's medium goes to."""
+    if media == "iso":
+        return ImageFolderWriter(config.images_dir / job_id)
+    for drive in config.drives:
+        if drive.media == media or (drive.media in ("dvd-dl", "bd") and media == "dvd"):
+            return OpticalWriter(drive, config.xorriso, config.media_dir / job_id)
+    raise DeviceError(f"No writer for a {media.upper()} is set up at this station. Ask a "
+                      "technician to configure one, or change media.type for this job.")

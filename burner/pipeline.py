@@ -1,0 +1,166 @@
+"""The pipeline: one stage table, one way to run a stage, one place that turns outcomes into
+spool moves (DESIGN.md section 1).
+
+Every stage is a module with NAME, LANE and run(ctx). A stage writes only into its own work
+folder (ctx.out()), which is emptied before the stage starts, so a stage that a crash
+interrupted is redone from scratch; a finished stage is recorded in the database and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from burner.config import Config
+from burner.errors import BurnerError, DeviceError, JobHeld, JobRejected
+from burner.spool import Spool, write_atomic
+from burner.stages import (
+    done,
+    gather,
+    identity,
+    master,
+    plan,
+    stage,
+    validate,
+    verify,
+    write,
+)
+from burner.state import JobState, StateDB
+
+log = logging.getLogger("burner.pipeline")
+
+# The order of the pipeline. "prepare" stages run while the drive burns another job.
+STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify, done]
+
+
+class Cancelled(BurnerError):
+    """An operator cancelled the job."""
+
+
+@dataclass
+class JobContext:
+    """What a stage may use: the job's folder, its work folder and the station's services."""
+
+    config: Config
+    spool: Spool
+    db: StateDB
+    job_id: str
+    job_dir: Path
+    work: Path
+    stage_name: str = ""
+
+    @classmethod
+    def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:
+        """A job claimed into the spool's active/ folder."""
+        return cls(config, spool, db, job_id, spool.path("active", job_id),
+                   config.work_dir / job_id)
+
+    def out(self, stage_name: str | None = None) -> Path:
+        """The work folder of a stage (this one by default)."""
+        return self.work / (stage_name or self.stage_name)
+
+    def save(self, value: Any) -> None:
+        """Keep this stage's result durably for the stages after it."""
+        write_atomic(self.out() / "result.pkl", pickle.dumps(value, protocol=5))
+
+    def load(self, stage_name: str) -> Any:
+        with open(self.out(stage_name) / "result.pkl", "rb") as fp:
+            return pickle.load(fp)
+
+    def check_cancel(self) -> None:
+        row = self.db.get(self.job_id)
+        if row is not None and row.cancel_requested:
+            raise Cancelled("the job was cancelled by an operator")
+
+    def checkpoint(self, where: str) -> None:
+        """Test hook: pause inside a stage so a test can kill the station there."""
+        wanted = os.environ.get("BURNER_PAUSE_AT")
+        if wanted and wanted == where:
+            marker = self.config.data_dir / f"paused-{where}"
+            marker.write_text(self.job_id)
+            time.sleep(float(os.environ.get("BURNER_PAUSE_SECONDS", "60")))
+
+
+def lane_of(stage_name: str) -> str:
+    return next(s.LANE for s in STAGES if stage_name == s.NAME)
+
+
+def next_stage(stages_done: tuple[str, ...]) -> ModuleType | None:
+    return next((s for s in STAGES if s.NAME not in stages_done), None)
+
+
+def run_stage(ctx: JobContext, module: ModuleType) -> None:
+    """Run one stage from scratch and record it as finished."""
+    ctx.stage_name = module.NAME
+    ctx.check_cancel()
+    out = ctx.out()
+    if out.exists() and not getattr(module, "RESUMABLE", False):
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx.db.stage_started(ctx.job_id, module.NAME)
+    log.info("job %s: %s", ctx.job_id, module.NAME)
+    module.run(ctx)
+    ctx.db.stage_done(ctx.job_id, module.NAME)
+
+
+def run_job(ctx: JobContext, lane: str | None = None) -> str:
+    """Run the job's remaining stages (of `lane` only, if given); returns its state after."""
+    while True:
+        row = ctx.db.get(ctx.job_id)
+        if row is None or row.state not in (JobState.ACTIVE, JobState.WAITING):
+            return row.state if row else "missing"
+        module = next_stage(row.stages_done)
+        if module is None:
+            return row.state
+        if lane is not None and lane != module.LANE:
+            return row.state
+        try:
+            run_stage(ctx, module)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded outcome
+            return settle_failure(ctx, module.NAME, exc)
+
+
+def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
+    """Turn a stage's exception into a spool move and a recorded state, with the reason."""
+    job_id = ctx.job_id
+    if isinstance(exc, JobRejected | Cancelled):
+        reason = f"Job {job_id} was not processed: {exc}"
+        ctx.spool.move(job_id, "active", "rejected", reason)
+        ctx.db.set_state(job_id, JobState.REJECTED, str(exc))
+        log.warning("job %s rejected at %s (reason in reason.txt)", job_id, stage_name)
+        return JobState.REJECTED
+    if isinstance(exc, JobHeld):
+        lines = [f"Job {job_id} is on hold and was NOT written to any disc.", "", str(exc)]
+        lines += [f"  - {d}" for d in exc.details]
+        lines += ["", "When it is sorted out, run: burner retry " + job_id]
+        ctx.spool.move(job_id, "active", "held", "\n".join(lines))
+        ctx.db.set_state(job_id, JobState.HELD, str(exc))
+        log.warning("job %s held at %s (reason in reason.txt)", job_id, stage_name)
+        return JobState.HELD
+    row = ctx.db.get(job_id)
+    attempts = (row.attempts if row else 0) + 1
+    if isinstance(exc, DeviceError):
+        text = str(exc)
+    else:
+        log.exception("job %s: unexpected failure in %s", job_id, stage_name, exc_info=exc)
+        text = (f"burner hit an unexpected problem while doing '{stage_name}' "
+                f"({exc.__class__.__name__}: {exc}). A technician should look at the log.")
+    if attempts < ctx.config.max_attempts:
+        delay = ctx.config.retry_delay_seconds * attempts
+        ctx.db.set_state(job_id, JobState.WAITING, text, not_before=time.time() + delay,
+                         attempts_delta=1)
+        log.warning("job %s: %s failed (attempt %d), retrying: %s", job_id, stage_name,
+                    attempts, exc)
+        return JobState.WAITING
+    reason = (f"Job {job_id} stopped after {attempts} attempts at '{stage_name}' and was put on "
+              f"hold.\n\n{text}\n\nWhen it is fixed, run: burner retry {job_id}")
+    ctx.spool.move(job_id, "active", "held", reason)
+    ctx.db.set_state(job_id, JobState.HELD, text, attempts_delta=1)
+    return JobState.HELD

@@ -1,0 +1,112 @@
+"""The spool: job folders moving between incoming/, pending/, approved/, active/, done/,
+held/ and rejected/ by atomic renames (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from burner.errors import JobRejected
+
+FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
+JOB_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REASON = "reason.txt"
+# A folder in approved/ without job.json may still be being copied; after this long it is
+# an error that a person must see.
+INCOMPLETE_GRACE_SECONDS = 120.0
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that it is either absent or complete, even after a crash."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fp:
+        fp.write(data)
+        fp.flush()
+        os.fsync(fp.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class Spool:
+    """The job folders of one spool directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def ensure(self) -> None:
+        for name in FOLDERS:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    def path(self, where: str, job_id: str) -> Path:
+        return self.root / where / job_id
+
+    def locate(self, job_id: str) -> tuple[str, Path] | None:
+        """Which spool folder holds `job_id`, if any."""
+        for name in FOLDERS:
+            p = self.root / name / job_id
+            if p.is_dir():
+                return name, p
+        return None
+
+    def listing(self, where: str) -> list[Path]:
+        """Job folders in `where`, oldest first; names starting with '.' are ignored."""
+        base = self.root / where
+        if not base.is_dir():
+            return []
+        found = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+    def ready(self, job_dir: Path) -> bool:
+        """A job folder is ready once job.json is in it (or it is old enough to be an error)."""
+        if (job_dir / "job.json").is_file():
+            return True
+        try:
+            age = time.time() - job_dir.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return age > INCOMPLETE_GRACE_SECONDS
+
+    def claim(self, job_dir: Path) -> Path | None:
+        """Take a job from approved/ by renaming it into active/; None if another took it."""
+        target = self.root / "active" / job_dir.name
+        if target.exists():
+            return None
+        try:
+            os.rename(job_dir, target)
+        except (FileNotFoundError, OSError):
+            return None
+        fsync_dir(target.parent)
+        return target
+
+    def move(self, job_id: str, src: str, dest: str, reason: str | None = None) -> Path:
+        """Move a job folder between spool folders; `reason` goes into reason.txt first."""
+        source = self.root / src / job_id
+        target = self.root / dest / job_id
+        if reason is not None:
+            write_atomic(source / REASON, (reason.rstrip() + "\n").encode("utf-8"))
+        if target.exists():
+            raise JobRejected(f"a job called {job_id} is already in {dest}/; "
+                              "rename one of them and try again")
+        os.rename(source, target)
+        fsync_dir(target.parent)
+        return target
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID.match(job_id):
+        raise JobRejected(f"{job_id!r} is not a job id: use 1 to 64 letters, digits, '.', '_' "
+                          "or '-'")
+    return job_id

@@ -1,0 +1,79 @@
+"""gather: read every input's DICOM header (never pixel data) and sort out what cannot go on
+a disc, saying why for each file."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from burner.dicom.headers import Instance, NotUsable, read_instance
+from burner.errors import JobHeld
+from burner.manifest import iter_job_files
+
+if TYPE_CHECKING:
+    from burner.pipeline import JobContext
+
+NAME = "gather"
+LANE = "prepare"
+_PARALLEL_FROM = 64   # below this many files a process pool costs more than it saves
+
+
+@dataclass
+class Gathered:
+    """The job's DICOM objects in input order, and the files left out with the reason."""
+
+    instances: list[Instance] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def dicom_bytes(self) -> int:
+        return sum(i.size for i in self.instances)
+
+
+def _read_one(args: tuple[Path, str]) -> Instance | tuple[str, str]:
+    path, rel = args
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read_instance(path, rel)
+        except NotUsable as exc:
+            return (rel, str(exc))
+
+
+def read_all(files: list[tuple[Path, str]], workers: int | None = None) -> Gathered:
+    """Read headers of `files` ((path, name shown to people)), on every core for many files."""
+    workers = workers or os.cpu_count() or 1
+    if len(files) >= _PARALLEL_FROM and workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_read_one, files, chunksize=32))
+    else:
+        results = [_read_one(f) for f in files]
+    out = Gathered()
+    seen: dict[str, str] = {}
+    for item in results:
+        if isinstance(item, tuple):
+            out.refused.append(item)
+        elif item.sop_instance in seen:
+            out.refused.append((item.rel, f"the same object (SOP Instance UID) is already on the "
+                                          f"disc as {seen[item.sop_instance]}"))
+        else:
+            seen[item.sop_instance] = item.rel
+            out.instances.append(item)
+    return out
+
+
+def run(ctx: JobContext) -> None:
+    manifest = ctx.load("validate")
+    files: list[tuple[Path, str]] = []
+    for rel in manifest.inputs:
+        for path in iter_job_files(ctx.job_dir, rel):
+            files.append((path, path.relative_to(ctx.job_dir).as_posix()))
+    gathered = read_all(files)
+    if not gathered.instances:
+        raise JobHeld("No DICOM images were found in this job, so there is nothing to put on a "
+                      "disc.", [f"{rel}: {why}" for rel, why in gathered.refused])
+    ctx.save(gathered)

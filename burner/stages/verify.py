@@ -1,0 +1,37 @@
+"""verify: re-check every written copy as a medium: each file against SHA256.TXT and the
+DICOMDIR against its files. (Each copy was already compared block for block when written.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from burner.errors import MediaMismatch
+from burner.media.medium import check_medium
+
+if TYPE_CHECKING:
+    from burner.pipeline import JobContext
+
+NAME = "verify"
+LANE = "device"
+
+
+def run(ctx: JobContext) -> None:
+    images = {i.index: i for i in ctx.load("master")}
+    reports = []
+    for row in ctx.db.copies(ctx.job_id):
+        image = images[row["volume"]]
+        medium = Path(row["medium"])
+        # A real drive's disc has left the tray; its blocks matched the image, so check that.
+        target = medium if medium.is_file() else image.path
+        report = check_medium(target, image.bytes)
+        ctx.checkpoint("verify")
+        if report.image_sha256 != image.sha256:
+            report.problems.append("the medium differs from the image that was burned")
+        if not report.ok:
+            bad = report.mismatched + report.missing + report.problems
+            raise MediaMismatch(
+                f"Copy {row['copy']} of disc {row['volume']} failed its check: "
+                f"{'; '.join(bad[:5])}. Put in a new blank disc; the job will retry.", bad)
+        reports.append(report.as_dict())
+    ctx.save(reports)

@@ -1,0 +1,193 @@
+"""The station's durable record of jobs, stages, attempts, copies and history (SQLite, WAL).
+
+The spool folders say where a job is; this database says how far it got and why.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    stage TEXT NOT NULL DEFAULT '',
+    stages_done TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    station TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    stage TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS copies (
+    job_id TEXT NOT NULL,
+    volume INTEGER NOT NULL,
+    copy INTEGER NOT NULL,
+    drive TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (job_id, volume, copy)
+);
+"""
+
+
+class JobState(StrEnum):
+    ACTIVE = "active"
+    WAITING = "waiting"      # a device fault: retried after not_before
+    DONE = "done"
+    HELD = "held"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_id: str
+    state: str
+    stage: str
+    stages_done: tuple[str, ...]
+    attempts: int
+    not_before: float
+    reason: str
+    cancel_requested: bool
+    station: str
+    created: float
+    updated: float
+
+
+class StateDB:
+    """One connection per thread; every write is its own short transaction."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _log(self, conn: sqlite3.Connection, job_id: str, stage: str, event: str,
+             detail: str = "") -> None:
+        conn.execute("INSERT INTO history (job_id, at, stage, event, detail) VALUES (?,?,?,?,?)",
+                     (job_id, time.time(), stage, event, detail))
+
+    def add_job(self, job_id: str, station: str) -> None:
+        """Start a fresh record for a claimed job (a job claimed again starts over)."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
+            c.execute(
+                "INSERT OR REPLACE INTO jobs (job_id, state, station, created, updated) "
+                "VALUES (?,?,?,?,?)", (job_id, JobState.ACTIVE, station, now, now))
+            self._log(c, job_id, "claim", "claimed", station)
+
+    def get(self, job_id: str) -> JobRow | None:
+        row = self._conn.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return _row(row) if row else None
+
+    def jobs(self, states: tuple[str, ...] | None = None) -> list[JobRow]:
+        if states:
+            marks = ",".join("?" * len(states))
+            rows = self._conn.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created", states)
+        else:
+            rows = self._conn.execute("SELECT * FROM jobs ORDER BY created")
+        return [_row(r) for r in rows]
+
+    def stage_started(self, job_id: str, stage: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET stage=?, updated=? WHERE job_id=?",
+                      (stage, time.time(), job_id))
+            self._log(c, job_id, stage, "started")
+
+    def stage_done(self, job_id: str, stage: str, detail: str = "") -> None:
+        with self._tx() as c:
+            done = json.loads(c.execute("SELECT stages_done FROM jobs WHERE job_id=?",
+                                        (job_id,)).fetchone()[0])
+            if stage not in done:
+                done.append(stage)
+            c.execute("UPDATE jobs SET stages_done=?, updated=? WHERE job_id=?",
+                      (json.dumps(done), time.time(), job_id))
+            self._log(c, job_id, stage, "finished", detail)
+
+    def set_state(self, job_id: str, state: JobState, reason: str = "", *,
+                  not_before: float = 0, attempts_delta: int = 0) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET state=?, reason=?, not_before=?, "
+                      "attempts=attempts+?, updated=? WHERE job_id=?",
+                      (state, reason, not_before, attempts_delta, time.time(), job_id))
+            self._log(c, job_id, "", state, reason)
+
+    def reset(self, job_id: str) -> None:
+        """Forget progress so the job runs again from the start (retry of a held job)."""
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET state=?, stage='', stages_done='[]', attempts=0, "
+                      "not_before=0, reason='', cancel_requested=0, updated=? WHERE job_id=?",
+                      (JobState.ACTIVE, time.time(), job_id))
+            c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
+            self._log(c, job_id, "", "reset")
+
+    def request_cancel(self, job_id: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET cancel_requested=1 WHERE job_id=?", (job_id,))
+            self._log(c, job_id, "", "cancel requested")
+
+    def record_copy(self, job_id: str, volume: int, copy: int, drive: str, medium: str,
+                    sha256: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO copies VALUES (?,?,?,?,?,?,?)",
+                      (job_id, volume, copy, drive, medium, sha256, time.time()))
+            self._log(c, job_id, "write", "copy verified", f"volume {volume} copy {copy}")
+
+    def copies(self, job_id: str) -> list[sqlite3.Row]:
+        return list(self._conn.execute(
+            "SELECT * FROM copies WHERE job_id=? ORDER BY volume, copy", (job_id,)))
+
+    def history(self, job_id: str) -> list[sqlite3.Row]:
+        return list(self._conn.execute(
+            "SELECT * FROM history WHERE job_id=? ORDER BY id", (job_id,)))
+
+    def note(self, job_id: str, stage: str, event: str, detail: str = "") -> None:
+        with self._tx() as c:
+            self._log(c, job_id, stage, event, detail)
+
+
+def _row(row: sqlite3.Row) -> JobRow:
+    return JobRow(
+        job_id=row["job_id"], state=row["state"], stage=row["stage"],
+        stages_done=tuple(json.loads(row["stages_done"])), attempts=row["attempts"],
+        not_before=row["not_before"], reason=row["reason"],
+        cancel_requested=bool(row["cancel_requested"]), station=row["station"],
+        created=row["created"], updated=row["updated"])

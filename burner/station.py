@@ -1,0 +1,132 @@
+"""The station service: claim approved jobs, recover after a crash, and run two lanes at once
+(preparing the next job while the drive burns the current one)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from burner.config import Config
+from burner.pipeline import STAGES, JobContext, next_stage, run_job
+from burner.spool import Spool
+from burner.state import JobState, StateDB
+
+log = logging.getLogger("burner.station")
+LANES = ("prepare", "device")
+_FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
+
+
+class Station:
+    """One station serving one spool."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.spool = Spool(config.spool_dir)
+        self.spool.ensure()
+        config.work_dir.mkdir(parents=True, exist_ok=True)
+        self.db = StateDB(config.db_path)
+        self._lock = threading.Lock()
+
+    def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
+        return JobContext.for_spool(self.config, self.spool, db or self.db, job_id)
+
+    def recover(self) -> None:
+        """Make the database agree with the spool after a crash or a restart."""
+        for row in self.db.jobs((JobState.ACTIVE, JobState.WAITING)):
+            found = self.spool.locate(row.job_id)
+            if found and found[0] in _FINAL:
+                self.db.set_state(row.job_id, _FINAL[found[0]], row.reason)
+        for job_dir in self.spool.listing("active"):
+            row = self.db.get(job_dir.name)
+            if row is None or row.state not in (JobState.ACTIVE, JobState.WAITING):
+                log.info("adopting job %s found in active/", job_dir.name)
+                self.db.add_job(job_dir.name, self.config.station_id)
+
+    def claim_all(self, db: StateDB | None = None) -> list[str]:
+        """Claim every ready job in approved/, oldest first."""
+        db = db or self.db
+        claimed = []
+        for job_dir in self.spool.listing("approved"):
+            if not self.spool.ready(job_dir):
+                continue
+            target = self.spool.claim(job_dir)
+            if target is not None:
+                db.add_job(target.name, self.config.station_id)
+                log.info("claimed job %s", target.name)
+                claimed.append(target.name)
+        return claimed
+
+    def _runnable(self, lane: str, now: float, db: StateDB) -> list[str]:
+        out = []
+        for row in db.jobs((JobState.ACTIVE, JobState.WAITING)):
+            module = next_stage(row.stages_done)
+            if module is not None and lane == module.LANE and row.not_before <= now:
+                out.append(row.job_id)
+        return out
+
+    def step(self, lane: str, db: StateDB) -> bool:
+        """Advance one job in `lane` as far as the lane goes; False when nothing was to do."""
+        jobs = self._runnable(lane, time.time(), db)
+        if not jobs:
+            return False
+        job_id = jobs[0]
+        row = db.get(job_id)
+        if row is not None and row.state == JobState.WAITING:
+            db.set_state(job_id, JobState.ACTIVE, row.reason)
+        run_job(self.context(job_id, db), lane)
+        return True
+
+    def pending_work(self) -> bool:
+        rows = self.db.jobs((JobState.ACTIVE, JobState.WAITING))
+        return any(next_stage(r.stages_done) is not None for r in rows)
+
+    def drain(self) -> None:
+        """`burner run --once`: process everything queued now, then return."""
+        self.recover()
+        self.claim_all()
+        while True:
+            progressed = any(self.step(lane, self.db) for lane in LANES)
+            if progressed:
+                continue
+            if not self.pending_work():
+                return
+            waits = [r.not_before for r in self.db.jobs((JobState.WAITING,))]
+            time.sleep(max(0.05, min(waits, default=time.time()) - time.time()))
+
+    def serve(self, stop: threading.Event) -> None:
+        """`burner run`: watch approved/ (events plus a periodic rescan) until `stop` is set."""
+        from burner.watcher import SpoolWatcher
+
+        self.recover()
+        wake = threading.Event()
+        watcher = SpoolWatcher(self.spool.folder("approved"), wake)
+        watcher.start()
+        threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, wake),
+                                    name=f"lane-{lane}", daemon=True) for lane in LANES]
+        for t in threads:
+            t.start()
+        try:
+            while not stop.is_set():
+                wake.set()
+                stop.wait(self.config.rescan_seconds)
+        finally:
+            watcher.stop()
+            stop.set()
+            for t in threads:
+                t.join(timeout=5)
+
+    def _lane_loop(self, lane: str, stop: threading.Event, wake: threading.Event) -> None:
+        db = StateDB(self.config.db_path)
+        try:
+            while not stop.is_set():
+                if lane == "prepare":
+                    self.claim_all(db)
+                if not self.step(lane, db):
+                    wake.wait(0.5)
+                    wake.clear()
+        finally:
+            db.close()
+
+
+__all__ = ["Station", "STAGES"]
