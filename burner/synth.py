@@ -157,8 +157,11 @@ def _study(
 
 
 def _later(study: _Study, minutes: int) -> tuple[str, str]:
-    """(date, time) `minutes` after the study started."""
-    start = dt.datetime.strptime(study.date + study.time[:6], "%Y%m%d%H%M%S")
+    """(date, time) `minutes` after the study started (a study without a date: 2024-01-01)."""
+    try:
+        start = dt.datetime.strptime(study.date + study.time[:6].ljust(6, "0"), "%Y%m%d%H%M%S")
+    except ValueError:
+        start = dt.datetime(2024, 1, 1, 8)
     when = start + dt.timedelta(minutes=minutes)
     return when.strftime("%Y%m%d"), when.strftime("%H%M%S")
 
@@ -581,7 +584,9 @@ def make_ct_study(
 
     Pixels are unsigned 12-bit stored values with Rescale Intercept -1024 (HU = value - 1024).
     Files go to `out_dir/SE<nnn>/IM<nnnnn>.dcm`; the paths are returned series by series in
-    slice order.
+    slice order. `transfer_syntax`: Explicit or Implicit VR Little Endian, Deflated (valid, but
+    `dciodvfy` cannot read it), or a lossless compressed syntax pydicom can encode (RLE Lossless,
+    JPEG 2000 Lossless); others raise NotImplementedError before anything is written.
     """
     ts = _check_transfer_syntax(transfer_syntax)
     study = _study(study_uid, accession=accession, description="CT CHEST ABDOMEN PELVIS")
@@ -593,10 +598,23 @@ def make_ct_study(
             description = f"{description} ({n})"
         specs.append(
             _CTSeries(
-                str(out_dir), patient, study, generate_uid(), frame_uid, n, description,
-                thickness, kernel, window, noise, slices, rows, cols, str(ts),
+                out_dir=str(out_dir),
+                patient=patient,
+                study=study,
+                series_uid=generate_uid(),
+                frame_uid=frame_uid,
+                number=n,
+                description=description,
+                thickness=thickness,
+                kernel=kernel,
+                window=window,
+                noise=noise,
+                slices=slices,
+                rows=rows,
+                cols=cols,
+                transfer_syntax=str(ts),
             )
-        )  # fmt: skip
+        )
     return _run_chunks(specs, workers)
 
 
@@ -614,7 +632,7 @@ def make_mr_study(
     study_uid: str | None = None,
     accession: str = "ACC0002",
 ) -> list[Path]:
-    """An axial T1 spin-echo head series (MR Image Storage) under `out_dir/MR001/`."""
+    """An axial T1 spin-echo head series (MR Image Storage) under `out_dir/MR051/`."""
     study = _study(study_uid, accession=accession, description="MR BRAIN WO CONTRAST")
     ds = _base(
         patient,

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
+import pydicom
 import pytest
+
+from burner import synth
 
 
 def on_ci() -> bool:
@@ -22,3 +33,148 @@ def require_tool(name: str) -> str:
     if on_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+# --- a station in a temporary folder, driven through the `burner` command line --------------
+# Used by test_station.py and test_crash_resume.py. Every station lives under its test's
+# tmp_path: its own data folder, spool, database and `stdio:` drive, never ~/.local/share.
+
+BURNER = str(Path(sys.executable).with_name("burner"))
+FAKE_XORRISO = Path(__file__).with_name("fake_xorriso.sh")
+# Variables of the station's process that a test sets on purpose and must not inherit.
+_STATION_VARS = ("BURNER_CONFIG", "BURNER_HOME", "BURNER_PAUSE_AT", "BURNER_PAUSE_SECONDS",
+                 "FAKE_XORRISO_FAULT", "REAL_XORRISO")
+
+
+def study_patient() -> synth.Patient:
+    """The synthetic patient of every station test job."""
+    return synth.Patient(id="BRN0042", name="TESTER^ROBIN", birth_date="19750615", sex="O")
+
+
+def sha256_prefix(path: Path, nbytes: int) -> str:
+    """SHA-256 of the first `nbytes` of `path` (a medium is padded after the image)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        digest.update(fp.read(nbytes))
+    return digest.hexdigest()
+
+
+def make_job_folder(job_dir: Path, *, copies: int = 1, slices: int = 4,
+                    approved_by: str | None = "tester") -> dict:
+    """A small synthetic CT job (64x64 slices) with a valid job.json, as make_demo_job does."""
+    patient = study_patient()
+    paths = synth.make_ct_study(job_dir / "dicom", patient, slices=slices, rows=64, cols=64,
+                                accession="TESTACC1")
+    study_uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID)
+    birth = patient.birth_date
+    manifest: dict = {
+        "version": 1,
+        "job_id": job_dir.name,
+        "patient": {"id": patient.id, "name": patient.name,
+                    "birth_date": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}", "sex": patient.sex},
+        "studies": [{"study_instance_uid": study_uid, "accession_number": "TESTACC1"}],
+        "inputs": ["dicom/"],
+        "media": {"type": "auto", "copies": copies},
+    }
+    if approved_by:
+        manifest["approval"] = {"by": approved_by, "at": datetime.datetime.now(datetime.UTC)
+                                .isoformat(timespec="seconds")}
+    (job_dir / "job.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+@dataclass
+class StationDir:
+    """A station's configuration and folders under one temporary folder."""
+
+    root: Path
+    xorriso: str
+    max_attempts: int = 3
+    rescan_seconds: float = 1.0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "burner.toml"
+
+    @property
+    def spool(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def media(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def drive(self) -> Path:
+        return self.data_dir / "drives" / "drive0.img"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "burner.sqlite"
+
+    def write_config(self) -> None:
+        q = json.dumps  # a JSON string is a valid TOML basic string
+        self.config.write_text("\n".join([
+            "[station]", 'id = "teststation"', f"data_dir = {q(str(self.data_dir))}",
+            "[spool]", f"rescan_seconds = {self.rescan_seconds}",
+            "[job]", f"max_attempts = {self.max_attempts}", "retry_delay_seconds = 0.1",
+            "[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
+            'media = "dvd"', "auto_load_blank = true",
+            "[tools]", f"xorriso = {q(self.xorriso)}", ""]), encoding="utf-8")
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _STATION_VARS}
+        env["BURNER_HOME"] = str(self.data_dir)
+        env.update(extra)
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        return [BURNER, "--config", str(self.config), *args]
+
+    def cli(self, *args: str, timeout: float = 120, **extra: str,
+            ) -> subprocess.CompletedProcess[str]:
+        """Run `burner --config ... ARGS` to the end; never raises on a non-zero exit."""
+        return subprocess.run(self.command(*args), env=self.env(**extra), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def folder(self, name: str) -> Path:
+        return self.spool / name
+
+    def add_job(self, job_id: str, where: str = "approved", **kwargs) -> Path:
+        """Make a job in incoming/, then rename it into `where` as a producer would."""
+        staging = self.folder("incoming") / job_id
+        make_job_folder(staging, **kwargs)
+        target = self.folder(where) / job_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, target)
+        return target
+
+    def where(self, job_id: str) -> list[str]:
+        """Every spool folder that holds `job_id` (a healthy spool: exactly one)."""
+        return sorted(p.parent.name for p in self.spool.glob(f"*/{job_id}") if p.is_dir())
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        con = sqlite3.connect(self.db_path)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+
+def new_station(root: Path, *, xorriso: str | None = None, **kwargs) -> StationDir:
+    """A configured station under `root` (real xorriso unless told otherwise)."""
+    root.mkdir(parents=True, exist_ok=True)
+    station = StationDir(root, xorriso or require_tool("xorriso"), **kwargs)
+    (station.spool / "incoming").mkdir(parents=True, exist_ok=True)
+    station.write_config()
+    return station
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> StationDir:
+    """A station with one `stdio:` drive that loads blanks itself, in tmp_path."""
+    return new_station(tmp_path / "station")

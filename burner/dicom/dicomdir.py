@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
@@ -47,36 +49,62 @@ class Entry:
     sop_class: str
 
 
-# Type-1 keys that may be derived when an object lacks them, as dcmmkdir's +I does.
-def _invent(keyword: str, inst: Instance, ordinal: int) -> object | None:
-    first = next((inst.get(k) for k in ("SeriesDate", "AcquisitionDate", "ContentDate",
-                                        "InstanceCreationDate", "StudyDate") if inst.get(k)), "")
+_DA = re.compile(r"\d{8}")
+_TM = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
+_OLD_DA = re.compile(r"\d{4}\.\d{2}\.\d{2}")          # ACR-NEMA 2.0 "1997.04.24"
+_OLD_TM = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")  # ACR-NEMA 2.0 "14:04:38"
+
+
+def _date_or_time(vr: str, value: object) -> str | None:
+    """A DA or TM value in today's form (old ACR-NEMA forms converted); None if not one."""
+    text = str(value).strip()
+    if vr == "DA":
+        text = text.replace(".", "") if _OLD_DA.fullmatch(text) else text
+        return text if _DA.fullmatch(text) else None
+    text = text.replace(":", "") if _OLD_TM.fullmatch(text) else text
+    return text if _TM.fullmatch(text) else None
+
+
+def _clean(keyword: str, value: object) -> object:
+    """`value` fit for the record: a DA/TM value that is not a date/time counts as missing."""
+    if value is None or value == "":
+        return value
+    vr = dictionary_VR(keyword)
+    if vr in ("DA", "TM"):
+        return _date_or_time(vr, value)
+    return value
+
+
+# Keys that are type 1 in a directory record but type 2 in the objects themselves: an object
+# may leave them empty, so its record gets a made-up value, as dcmmkdir's +I does
+# (dcddirif.cc). Any other type-1 key that an object lacks is missing from the object itself:
+# such an object is incomplete and is left off the disc, with the reason.
+_NUMBERED_BY_DIRECTORY = {"IMAGE", "RT DOSE", "RT STRUCTURE SET", "RT PLAN"}
+
+
+def _invent(keyword: str, rtype: str, inst: Instance, ordinal: int) -> object | None:
+    if keyword == "InstanceNumber" and rtype not in _NUMBERED_BY_DIRECTORY:
+        return None
+    dates = (_date_or_time("DA", inst.get(k)) for k in (
+        "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate", "StudyDate"))
+    first = next((d for d in dates if d), "")
     inventions = {
         "StudyDate": first or datetime.date.today().strftime("%Y%m%d"),
-        "StudyTime": inst.get("SeriesTime") or "000000",
+        "StudyTime": _date_or_time("TM", inst.get("SeriesTime")) or "000000",
         "StudyID": str(inst.get("AccessionNumber") or "1")[:16],
         "SeriesNumber": ordinal,
         "InstanceNumber": ordinal,
-        "Modality": "OT",
-        "ContentDate": first or datetime.date.today().strftime("%Y%m%d"),
-        "ContentTime": "000000",
-        "ContentLabel": "UNNAMED",
-        "CompletionFlag": "PARTIAL",
-        "VerificationFlag": "UNVERIFIED",
-        "StructureSetLabel": "UNNAMED",
-        "RTPlanLabel": "UNNAMED",
-        "PresentationCreationDate": first or datetime.date.today().strftime("%Y%m%d"),
-        "PresentationCreationTime": "000000",
     }
     return inventions.get(keyword)
 
 
 def _fill(record: Dataset, inst: Instance, keys: list[Key], ordinal: int) -> None:
+    rtype = record.DirectoryRecordType
     for keyword, kind in keys:
-        value = inst.values.get(keyword)
+        value = _clean(keyword, inst.values.get(keyword))
         empty = value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
         if empty and kind == "1":
-            value = _invent(keyword, inst, ordinal)
+            value = _invent(keyword, rtype, inst, ordinal)
             if value is None:
                 raise NotUsable(f"it lacks {keyword}, which the disc directory must list")
         elif empty and kind == "2":
@@ -118,6 +146,19 @@ def leaf_record(entry: Entry, extended: bool, ordinal: int) -> Dataset:
     record.ReferencedSOPInstanceUIDInFile = inst.sop_instance
     record.ReferencedTransferSyntaxUIDInFile = entry.transfer_syntax
     return record
+
+
+def check_parent_records(inst: Instance, extended: bool) -> None:
+    """Raise NotUsable when the PATIENT, STUDY or SERIES record of `inst` could not be written.
+
+    Those records are made from the first object of each patient, study and series, so every
+    object must be able to supply their type-1 keys (e.g. a Study Instance UID).
+    """
+    patient_keys = PATIENT_KEYS + (PATIENT_KEYS_EXTENDED if extended else [])
+    series_keys = SERIES_KEYS + (SERIES_KEYS_EXTENDED if extended else [])
+    for rtype, keys in (("PATIENT", patient_keys), ("STUDY", STUDY_KEYS),
+                        ("SERIES", series_keys)):
+        _record(rtype, inst, keys, 1)
 
 
 def _encode(ds: Dataset) -> bytearray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydicom.uid import generate_uid
 
-from burner.dicom.dicomdir import Entry, leaf_record, write_dicomdir
+from burner.dicom.dicomdir import Entry, check_parent_records, leaf_record, write_dicomdir
 from burner.dicom.fileid import file_id
 from burner.dicom.headers import Instance, NotUsable
 from burner.dicom.profiles import ALLOWED_SYNTAXES, is_general_cd
@@ -38,9 +38,19 @@ def build(tree: Path, instances: list[Instance], *, profile: str, fileset_id: st
     studies: dict[str, int] = {}
     series: dict[str, list[int]] = {}
     made_dirs: set[Path] = set()
+    placed_as: dict[str, str] = {}   # SOP Instance UID -> the input placed for it
     for n, inst in enumerate(instances):
         if progress:
             progress(n)
+        if inst.sop_instance in placed_as:
+            fs.refused.append((inst.rel, "the same object (SOP Instance UID) is already on the "
+                                         f"disc as {placed_as[inst.sop_instance]}"))
+            continue
+        try:
+            check_parent_records(inst, extended)
+        except NotUsable as exc:
+            fs.refused.append((inst.rel, f"left off the disc: {exc}"))
+            continue
         s_no = studies.setdefault(inst.study_uid, len(studies) + 1)
         counter = series.setdefault(inst.series_uid, [len(series) + 1, 0])
         fid = file_id(s_no, counter[0], counter[1] + 1)
@@ -57,9 +67,15 @@ def build(tree: Path, instances: list[Instance], *, profile: str, fileset_id: st
             fs.refused.append((inst.rel, f"left off the disc: {exc}"))
             continue
         counter[1] += 1
+        placed_as[inst.sop_instance] = inst.rel
         fs.entries.append(entry)
         fs.hashes["/".join(fid)] = placed.sha256
         fs.dicom_bytes += placed.size
+    # A folder made for an object that was then left off stays empty: remove it.
+    for folder in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
+        for empty in (folder, folder.parent):
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
     if fs.entries:
         write_dicomdir(tree / "DICOMDIR", fs.entries, fileset_id=fileset_id,
                        fileset_uid=fs.fileset_uid, extended=extended, descriptor=descriptor)

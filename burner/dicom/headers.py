@@ -66,6 +66,15 @@ def _read(path: Path) -> tuple[Dataset, bool]:
     return ds, False
 
 
+def body_is_implicit(ds: Dataset) -> bool:
+    """True when pydicom had to read the body as implicit VR (its elements came without a VR).
+
+    Some writers put an implicit VR body behind an explicit transfer syntax; such a file is
+    not what its file meta says and must be rewritten, never copied.
+    """
+    return any(getattr(elem, "VR", "") is None for elem in ds.elements())
+
+
 def _has_pixels(ds: Dataset) -> bool:
     # stop_before_pixels leaves pixel data out; Rows and Columns tell that an image follows.
     return "Rows" in ds and "Columns" in ds
@@ -81,6 +90,7 @@ def read_instance(path: Path, rel: str) -> Instance:
         raise NotUsable(f"the file is damaged and cannot be read ({exc.__class__.__name__})") \
             from exc
     meta = getattr(ds, "file_meta", None)
+    implicit_body = body_is_implicit(ds)
     try:
         sop_class = str(ds.get("SOPClassUID", "")
                         or (meta or {}).get("MediaStorageSOPClassUID", ""))
@@ -107,6 +117,8 @@ def read_instance(path: Path, rel: str) -> Instance:
     if part10 and meta is not None and str(meta.get("MediaStorageSOPInstanceUID", "")) \
             != sop_instance:
         part10 = False  # the file meta disagrees with the dataset: rewrite it when staging
+    if implicit_body and syntax != pydicom.uid.ImplicitVRLittleEndian:
+        part10 = False  # the body is not encoded as the transfer syntax says: rewrite it
     values: dict = {}
     try:
         for keyword in _WANTED:

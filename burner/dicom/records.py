@@ -1,8 +1,9 @@
 """Which DICOMDIR record each object gets, and which keys each record carries (PS3.3 F.5).
 
 Tables, not branches: a record type is a list of (keyword, type) pairs. Type "1" must have a
-value (a missing one is filled in, as dcmmkdir's +I does), "2" is written empty when missing,
-"3" (and 1C) is written only when the object has it.
+value (a missing one is filled in only where the object itself may leave it empty, as dcmmkdir's
++I does; otherwise the object is left off), "2" is written empty when missing, "3" (and 1C) is
+written only when the object has it.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pydicom.uid import (
     JPEGLSNearLossless,
 )
 
-from burner.dicom.headers import Instance
+from burner.dicom.headers import Instance, body_is_implicit
 
 _CHUNK = 1 << 20
 _PREAMBLE = 128
@@ -80,7 +80,9 @@ def _to_explicit_le(ds: Dataset, source: UID) -> None:
     if source.is_compressed:
         lossy = source in _LOSSY
         try:
-            ds.decompress()
+            # The same object in another encoding: it keeps its SOP Instance UID (pydicom
+            # would make a new one by default, orphaning the DICOMDIR record and references).
+            ds.decompress(generate_instance_uid=False)
         except Exception as exc:  # noqa: BLE001
             raise CannotConvert(
                 f"its compressed pictures ({source.name}) could not be decoded: {exc}"
@@ -115,6 +117,10 @@ def _rewrite(inst: Instance, dest: Path) -> Placed:
         if "file_meta" not in ds.__dict__ or ds.file_meta is None:
             ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = source
+        if body_is_implicit(ds):
+            # Read as implicit VR whatever the file meta said: record that, so that writing
+            # gives every element its VR instead of copying VR-less raw elements.
+            ds.set_original_encoding(True, ds.original_encoding[1] is not False)
         try:
             _to_explicit_le(ds, source)
         except CannotConvert:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pycdlib
 import pydicom
+from pydicom.filereader import _read_file_meta_info
 
 from burner.media.checksums import LIST_NAME, parse_list, sha256_file
 
@@ -87,17 +88,20 @@ def _check_dicomdir(iso: pycdlib.PyCdlib, files: dict[str, str], report: MediumR
         if name not in files:
             report.problems.append(f"the DICOMDIR lists {name}, which is not on the medium")
             continue
-        head = _read_head(iso, files[name])
-        if head is None or str(head.get("SOPInstanceUID", "")) != \
+        meta = _read_meta(iso, files[name])
+        if meta is None or str(meta.get("MediaStorageSOPInstanceUID", "")) != \
                 str(record.get("ReferencedSOPInstanceUIDInFile", "")):
             report.problems.append(f"{name} is not the object the DICOMDIR says it is")
 
 
-def _read_head(iso: pycdlib.PyCdlib, iso_path: str) -> pydicom.Dataset | None:
+def _read_meta(iso: pycdlib.PyCdlib, iso_path: str) -> pydicom.Dataset | None:
+    """The file meta group of a DICOM file on the medium (its identity, without the rest)."""
     with iso.open_file_from_iso(iso_path=iso_path) as fp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pydicom.dcmread(fp, stop_before_pixels=True, defer_size=256)
+            if fp.read(132)[128:] != b"DICM":
+                return None
+            return _read_file_meta_info(fp)
         except Exception:  # noqa: BLE001
             return None
 

@@ -53,15 +53,12 @@ def read_all(files: list[tuple[Path, str]], workers: int | None = None) -> Gathe
     else:
         results = [_read_one(f) for f in files]
     out = Gathered()
-    seen: dict[str, str] = {}
+    # Copies of one object (same SOP Instance UID) all stay: staging puts the first copy that
+    # can be written on the disc and leaves the others off, naming the copy that is there.
     for item in results:
         if isinstance(item, tuple):
             out.refused.append(item)
-        elif item.sop_instance in seen:
-            out.refused.append((item.rel, f"the same object (SOP Instance UID) is already on the "
-                                          f"disc as {seen[item.sop_instance]}"))
         else:
-            seen[item.sop_instance] = item.rel
             out.instances.append(item)
     return out
 
@@ -77,3 +74,4 @@ def run(ctx: JobContext) -> None:
         raise JobHeld("No DICOM images were found in this job, so there is nothing to put on a "
                       "disc.", [f"{rel}: {why}" for rel, why in gathered.refused])
     ctx.save(gathered)
+    ctx.checkpoint("gather")

@@ -72,6 +72,7 @@ def run(ctx: JobContext) -> None:
         why = mismatches(inst, manifest)
         if why:
             details.append(f"{inst.rel}: {', '.join(why)}")
+    ctx.checkpoint("identity")
     present = {i.study_uid for i in gathered.instances}
     for study in manifest.studies:
         if study.uid not in present:

@@ -72,3 +72,4 @@ def run(ctx: JobContext) -> None:
                       f"about {capacity // MB} MB. Choose a larger medium (media.type) for this "
                       "job, then retry.")
     ctx.save(Plan(media, profile, [list(range(len(gathered.instances)))], [total]))
+    ctx.checkpoint("plan")

@@ -20,3 +20,4 @@ def run(ctx: JobContext) -> None:
         raise JobRejected(f"job.json says job_id {manifest.job_id!r} but the folder is called "
                           f"{ctx.job_id!r}; make them the same")
     ctx.save(manifest)
+    ctx.checkpoint("validate")

@@ -1,0 +1,218 @@
+"""burner's performance figures against DESIGN.md section 8, from one run.
+
+    .venv/bin/python bench/bench.py [--slices 600] [--big 5000] [--repeat 3] [--keep DIR]
+
+Prints, each as best-of-N and median of N in the same run on the same files:
+  1. DICOMDIR for the reference CT: burner (header read + DICOMDIR) vs DCMTK dcmmkdir
+  2. ISO mastering of the staged tree: burner (pycdlib) vs xorriso -as mkisofs
+  3. end to end: approved job folder -> burned (xorriso stdio:) and verified medium, MB/s
+  4. peak memory (RSS of the whole process tree) of `burner build` on a 5,000-instance study
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from pydicom.uid import generate_uid
+
+from burner import synth
+from burner.config import load_config
+from burner.demo import make_demo_job
+from burner.dicom import fileset
+from burner.dicom.dicomdir import Entry, write_dicomdir
+from burner.media import iso
+from burner.stages.gather import read_all
+from burner.station import Station
+
+MB = 1_000_000
+TARGETS = {"dicomdir": 2.0, "iso": 1.2, "mbps": 66.0, "rss_mb": 250.0}
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(best, median) wall-clock seconds of `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return min(runs), statistics.median(runs)
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> None:
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+def staged_tree(src: Path, tree: Path) -> None:
+    files = sorted(src.rglob("*.dcm"))
+    gathered = read_all([(p, p.name) for p in files])
+    fileset.build(tree, gathered.instances, profile="STD-GEN-DVD-JPEG", fileset_id="REF")
+
+
+def burner_dicomdir(tree: Path) -> None:
+    """What burner does for a DICOMDIR: read every header, write the directory."""
+    files = sorted((tree / "DICOM").rglob("IM*"))
+    gathered = read_all([(p, p.relative_to(tree).as_posix()) for p in files])
+    entries = [Entry(i, tuple(Path(i.rel).parts), i.transfer_syntax, i.sop_class)
+               for i in gathered.instances]
+    write_dicomdir(tree / "DICOMDIR.BUR", entries, fileset_id="REF",
+                   fileset_uid=generate_uid(), extended=True)
+
+
+def bench_dicomdir(tree: Path, repeat: int) -> dict:
+    def dcmtk() -> None:
+        (tree / "DICOMDIR.DCM").unlink(missing_ok=True)
+        run(["dcmmkdir", "-Pdv", "+r", "+D", "DICOMDIR.DCM", "DICOM"], cwd=tree)
+
+    dcmtk()  # warm the page cache for both
+    ours = timed(lambda: burner_dicomdir(tree), repeat)
+    ref = timed(dcmtk, repeat)
+    return {"burner_s": ours, "dcmmkdir_s": ref, "ratio": ours[0] / ref[0]}
+
+
+def bench_iso(tree: Path, out: Path, repeat: int) -> dict:
+    for name in ("DICOMDIR.DCM", "DICOMDIR.BUR"):
+        (tree / name).unlink(missing_ok=True)
+    ours = timed(lambda: iso.master(tree, out / "burner.iso", "REF"), repeat)
+    ref = timed(lambda: run(["xorriso", "-as", "mkisofs", "-quiet", "-iso-level", "1", "-V",
+                             "REF", "-o", str(out / "xorriso.iso"), str(tree)]), repeat)
+    return {"burner_s": ours, "xorriso_s": ref, "ratio": ours[0] / ref[0],
+            "image_mb": (out / "burner.iso").stat().st_size / MB}
+
+
+def bench_end_to_end(work: Path, slices: int, repeat: int) -> dict:
+    """A whole job, approved folder to verified medium, through the station."""
+    runs = []
+    for n in range(repeat):
+        home = work / f"e2e{n}"
+        config_file = home / "burner.toml"
+        home.mkdir(parents=True)
+        config_file.write_text(f'[station]\ndata_dir = "{home}"\n[job]\nkeep_work = false\n')
+        config = load_config(config_file)
+        station = Station(config)
+        job = station.spool.folder("incoming") / "BENCH"
+        make_demo_job(job, slices=slices // 2)
+        size = sum(p.stat().st_size for p in (job / "dicom").rglob("*") if p.is_file())
+        station.spool.move("BENCH", "incoming", "approved")
+        t = time.perf_counter()
+        station.drain()
+        elapsed = time.perf_counter() - t
+        if not (station.spool.path("done", "BENCH") / "result.json").exists():
+            raise SystemExit("end-to-end job did not finish")
+        runs.append((elapsed, size))
+        shutil.rmtree(home)
+    best = min(runs)
+    return {"seconds": best[0], "input_mb": best[1] / MB, "mb_per_s": best[1] / MB / best[0],
+            "median_mb_per_s": statistics.median(s / MB / e for e, s in runs)}
+
+
+def peak_tree_rss(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """Peak RSS (MB) of the process alone and of its whole tree, sampled every 20 ms."""
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak_main = peak_tree = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_main, peak_tree
+        while not done.is_set():
+            try:
+                main = proc.memory_info().rss
+                kids = sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.Error:
+                break
+            peak_main = max(peak_main, main)
+            peak_tree = max(peak_tree, main + kids)
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    proc.communicate()
+    done.set()
+    t.join()
+    return peak_main / MB, peak_tree / MB, proc.returncode
+
+
+def bench_memory(work: Path, instances: int) -> dict:
+    job = work / "BIG"
+    patient = synth.Patient(id="BIG0001", name="BENCH^BIG", birth_date="19700101")
+    synth.make_ct_study(job / "dicom", patient, slices=instances, rows=256, cols=256,
+                        workers=2)
+    manifest = {"version": 1, "patient": {"id": patient.id, "name": patient.name,
+                                          "birth_date": "1970-01-01"},
+                "media": {"type": "iso"},
+                "approval": {"by": "bench", "at": "2026-01-01T00:00:00Z"}}
+    (job / "job.json").write_text(json.dumps(manifest))
+    size = sum(p.stat().st_size for p in (job / "dicom").rglob("*") if p.is_file())
+    env = dict(os.environ, BURNER_HOME=str(work / "home"))
+    cmd = [sys.executable, "-m", "burner", "build", str(job), "--out", str(work / "bigout"),
+           "--json"]
+    t = time.perf_counter()
+    main, tree, rc = peak_tree_rss(cmd, env)
+    elapsed = time.perf_counter() - t
+    if rc != 0:
+        raise SystemExit(f"burner build of the big study failed (exit {rc})")
+    return {"instances": instances, "input_mb": size / MB, "peak_rss_mb": main,
+            "peak_tree_rss_mb": tree, "seconds": elapsed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slices", type=int, default=600)
+    ap.add_argument("--big", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temp folder)")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="burner-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        src = work / "ref"
+        synth.make_ct_study(src, synth.Patient(), slices=args.slices, workers=2)
+        tree = work / "tree"
+        staged_tree(src, tree)
+        results = {
+            "cores": os.cpu_count(),
+            "dicomdir": bench_dicomdir(tree, args.repeat),
+            "iso": bench_iso(tree, work, args.repeat),
+            "end_to_end": bench_end_to_end(work, args.slices, args.repeat),
+            "memory": bench_memory(work, args.big),
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    d, i, e, m = (results[k] for k in ("dicomdir", "iso", "end_to_end", "memory"))
+    lines = [
+        f"DICOMDIR ({args.slices} slices): burner {d['burner_s'][0]:.3f}s "
+        f"(median {d['burner_s'][1]:.3f}) vs dcmmkdir {d['dcmmkdir_s'][0]:.3f}s "
+        f"(median {d['dcmmkdir_s'][1]:.3f}) = {d['ratio']:.2f}x (target <= 2x)",
+        f"ISO ({i['image_mb']:.0f} MB): burner {i['burner_s'][0]:.3f}s "
+        f"(median {i['burner_s'][1]:.3f}) vs xorriso -as mkisofs {i['xorriso_s'][0]:.3f}s "
+        f"(median {i['xorriso_s'][1]:.3f}) = {i['ratio']:.2f}x (target <= 1.2x)",
+        f"End to end ({e['input_mb']:.0f} MB job to a burned, verified stdio: disc): "
+        f"{e['seconds']:.2f}s = {e['mb_per_s']:.0f} MB/s (median {e['median_mb_per_s']:.0f}; "
+        "target >= 66)",
+        f"Peak memory, burner build of {m['instances']} instances ({m['input_mb']:.0f} MB): "
+        f"{m['peak_rss_mb']:.0f} MB main process, {m['peak_tree_rss_mb']:.0f} MB with workers "
+        f"(target < 250) in {m['seconds']:.1f}s",
+    ]
+    print("\n".join(lines))
+    print(json.dumps(results, indent=2))
+    ok = (d["ratio"] <= TARGETS["dicomdir"] and i["ratio"] <= TARGETS["iso"]
+          and e["mb_per_s"] >= TARGETS["mbps"] and m["peak_tree_rss_mb"] < TARGETS["rss_mb"])
+    print("all targets met" if ok else "SOME TARGETS MISSED")
+
+
+if __name__ == "__main__":
+    main()

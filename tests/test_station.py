@@ -1,0 +1,420 @@
+"""The station end to end through the `burner` command line: spool moves, results, refusals,
+device faults, the service mode, and `burner build` / `burner verify`.
+
+Every disc is burned by the real xorriso to a `stdio:` file; device faults come from
+tests/fake_xorriso.sh, which prints libburn's real failure messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pycdlib
+import pytest
+from conftest import (
+    FAKE_XORRISO,
+    StationDir,
+    make_job_folder,
+    new_station,
+    sha256_prefix,
+    study_patient,
+)
+
+from burner import synth
+from burner.pipeline import STAGES
+
+STRANGER = synth.Patient(id="XQ998877", name="QUIMBY^XAVERIUS", birth_date="19440102", sex="M")
+FOREIGN_FILE = "dicom/SE001/IM00003.dcm"
+DAMAGED_FILE = "DICOM/ST000001/SE000001/IM000003"
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """{relative path: SHA-256} of every file under `folder`."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_result(station: StationDir, job_id: str) -> dict:
+    return json.loads((station.folder("done") / job_id / "result.json").read_text())
+
+
+def assert_copies_verified(station: StationDir, job_id: str, copies: int) -> dict:
+    """result.json lists `copies` distinct media, each holding the image; returns result."""
+    result = read_result(station, job_id)
+    assert result["state"] == "done"
+    (volume,) = result["volumes"]
+    listed = result["copies"]
+    assert [c["copy"] for c in listed] == list(range(1, copies + 1))
+    assert len({c["medium"] for c in listed}) == copies
+    for c in listed:
+        medium = Path(c["medium"])
+        assert medium.is_absolute() and medium.is_file(), c
+        assert medium.parent == station.media / job_id
+        assert c["sha256"] == volume["sha256"]
+        assert sha256_prefix(medium, volume["bytes"]) == volume["sha256"]
+    return result
+
+
+def nothing_written(station: StationDir, job_id: str) -> None:
+    """No medium exists for the job and the drive holds no burned data."""
+    assert not station.drive.exists() or station.drive.stat().st_size == 0
+    tray = station.media / job_id
+    assert not tray.exists() or not [p for p in tray.rglob("*") if p.is_file()]
+
+
+def make_foreign(job_dir: Path) -> None:
+    """Rewrite one file of the job to another (synthetic) patient."""
+    target = job_dir / FOREIGN_FILE
+    tmp = target.with_name("rewritten.tmp")
+    synth.rewrite_patient(target, STRANGER, tmp)
+    os.replace(tmp, target)
+
+
+def status(station: StationDir) -> dict:
+    proc = station.cli("status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def job_status(station: StationDir, job_id: str) -> dict:
+    (job,) = [j for j in status(station)["jobs"] if j["job_id"] == job_id]
+    return job
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_job_is_burned_verified_and_recorded(station: StationDir) -> None:
+    """approved/ -> run --once -> done/ with result.json, audit.xml and a verified disc."""
+    station.add_job("R1")
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("R1") == ["done"]
+    job_dir = station.folder("done") / "R1"
+    result = assert_copies_verified(station, "R1", 1)
+    assert result["job_id"] == "R1" and result["approved_by"] == "tester"
+    assert result["instances"] == 4 and result["problems"] == []
+    assert result["media"] == "dvd" and result["profile"] == "STD-GEN-DVD-JPEG"
+
+    audit = ET.parse(job_dir / "audit.xml").getroot()
+    assert audit.tag == "AuditMessage"
+    assert audit.find("EventIdentification/EventID").get("csd-code") == "110106"
+    media_ids = [p.get("UserID") for p in audit.findall("ActiveParticipant")
+                 if p.find("RoleIDCode").get("csd-code") == "110154"]
+    assert media_ids == [c["medium"] for c in result["copies"]]
+
+    job = job_status(station, "R1")
+    assert job["folder"] == "done" and job["state"] == "done" and job["copies"] == 1
+    info = status(station)
+    assert info["queue"]["done"] == 1 and info["queue"]["approved"] == 0
+    assert info["queue"]["active"] == 0
+    assert not station.drive.exists(), "the written disc must leave the drive"
+
+    medium = result["copies"][0]["medium"]
+    check = station.cli("verify", medium)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK: every file matches" in check.stdout
+    as_json = json.loads(station.cli("verify", medium, "--json").stdout)
+    assert as_json["ok"] is True and as_json["files_checked"] >= 8
+
+
+def test_two_copies_are_two_verified_media(station: StationDir) -> None:
+    station.add_job("R2", copies=2)
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    result = assert_copies_verified(station, "R2", 2)
+    first, second = (Path(c["medium"]) for c in result["copies"])
+    assert first != second
+    assert sorted(p.name for p in (station.media / "R2").iterdir()) == \
+        ["disc1-copy1.iso", "disc1-copy2.iso"]
+    assert job_status(station, "R2")["copies"] == 2
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def test_foreign_patient_is_held_and_never_written(station: StationDir) -> None:
+    """One file of another patient: held, named in plain words, nothing burned."""
+    job_dir = station.add_job("R3")
+    make_foreign(job_dir)
+    before = file_hashes(job_dir)
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("R3") == ["held"]
+    held = station.folder("held") / "R3"
+    reason = (held / "reason.txt").read_text()
+    assert "NOT written to any disc" in reason
+    assert FOREIGN_FILE in reason
+    assert "a different patient ID" in reason and "a different patient name" in reason
+    assert "burner retry R3" in reason
+    for secret in (STRANGER.id, STRANGER.name, "QUIMBY", "XAVERIUS", STRANGER.birth_date,
+                   study_patient().id):
+        assert secret not in reason
+    other_files = [f for f in before if f.startswith("dicom/") and f != FOREIGN_FILE]
+    assert not any(f in reason for f in other_files), "only the foreign file is named"
+    assert {k: v for k, v in file_hashes(held).items() if k != "reason.txt"} == before
+
+    job = job_status(station, "R3")
+    assert job["state"] == "held" and job["folder"] == "held"
+    assert station.query("SELECT state, stage FROM jobs WHERE job_id='R3'") == \
+        [("held", "identity")]
+    assert station.query("SELECT COUNT(*) FROM copies WHERE job_id='R3'") == [(0,)]
+    nothing_written(station, "R3")
+    assert not (station.data_dir / "images").exists()
+
+
+def test_invalid_manifest_is_rejected_with_where(station: StationDir) -> None:
+    job_dir = station.add_job("R4")
+    manifest = json.loads((job_dir / "job.json").read_text())
+    manifest["patient"]["birth_date"] = "1975-13-45"
+    (job_dir / "job.json").write_text(json.dumps(manifest))
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("R4") == ["rejected"]
+    reason = (station.folder("rejected") / "R4" / "reason.txt").read_text()
+    assert "patient.birth_date" in reason
+    assert job_status(station, "R4")["state"] == "rejected"
+    nothing_written(station, "R4")
+
+
+# --- burner build -----------------------------------------------------------------------------
+
+
+def test_build_json_and_exit_codes(station: StationDir, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    make_job_folder(jobs / "B1")
+    out = tmp_path / "out"
+    proc = station.cli("build", str(jobs / "B1"), "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"job_id", "held", "problems", "volumes", "prints"}
+    assert data["job_id"] == "B1" and data["held"] is False and data["problems"] == []
+    assert set(data["prints"]) >= {"cover", "labels"}
+    assert isinstance(data["prints"]["labels"], list)
+    (vol,) = data["volumes"]
+    assert set(vol) == {"index", "count", "tree", "image", "sha256", "bytes", "media",
+                        "profile"}
+    assert (vol["index"], vol["count"]) == (1, 1)
+    tree, image = Path(vol["tree"]), Path(vol["image"])
+    assert tree.is_absolute() and image.is_absolute()
+    assert tree.is_dir() and (tree / "DICOMDIR").is_file() and (tree / "README.TXT").is_file()
+    assert image.stat().st_size == vol["bytes"]
+    assert hashlib.sha256(image.read_bytes()).hexdigest() == vol["sha256"]
+    assert vol["media"] == "dvd" and vol["profile"] == "STD-GEN-DVD-JPEG"
+    assert not station.drive.exists() and not station.media.exists()
+
+    make_job_folder(jobs / "B2")
+    manifest = json.loads((jobs / "B2" / "job.json").read_text())
+    manifest["patient"]["birth_date"] = "not a date"
+    (jobs / "B2" / "job.json").write_text(json.dumps(manifest))
+    proc = station.cli("build", str(jobs / "B2"), "--out", str(tmp_path / "out2"), "--json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    bad = json.loads(proc.stdout)
+    assert bad["volumes"] == [] and any("patient.birth_date" in p for p in bad["problems"])
+
+    make_job_folder(jobs / "B3")
+    make_foreign(jobs / "B3")
+    proc = station.cli("build", str(jobs / "B3"), "--out", str(tmp_path / "out3"), "--json")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    held = json.loads(proc.stdout)
+    assert held["held"] is True and held["volumes"] == []
+    assert any(FOREIGN_FILE in p for p in held["problems"])
+    assert not any(STRANGER.id in p or "QUIMBY" in p for p in held["problems"])
+
+
+# --- burner verify on a damaged medium --------------------------------------------------------
+
+
+def test_verify_names_the_damaged_file(station: StationDir, tmp_path: Path) -> None:
+    station.add_job("R5")
+    assert station.cli("run", "--once").returncode == 0
+    medium = Path(read_result(station, "R5")["copies"][0]["medium"])
+    damaged = tmp_path / "damaged.iso"
+    shutil.copyfile(medium, damaged)
+    iso = pycdlib.PyCdlib()
+    iso.open(str(damaged))
+    try:
+        record = iso.get_record(iso_path=f"/{DAMAGED_FILE}.;1")
+        start, length = record.extent_location() * 2048, record.get_data_length()
+    finally:
+        iso.close()
+    offset = start + length - 100          # inside the pixel data, far from the header
+    with open(damaged, "r+b") as fp:
+        fp.seek(offset)
+        byte = fp.read(1)
+        fp.seek(offset)
+        fp.write(bytes([byte[0] ^ 0xFF]))
+
+    proc = station.cli("verify", str(damaged))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert DAMAGED_FILE in proc.stdout
+    assert "PROBLEM" in proc.stdout and "OK: every file matches" not in proc.stdout
+    proc = station.cli("verify", str(damaged), "--json")
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False
+    assert report["mismatched"] == [DAMAGED_FILE]
+    # The original medium is untouched and still good.
+    assert station.cli("verify", str(medium)).returncode == 0
+
+
+# --- device faults ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["busy", "write_error"])
+def test_device_fault_retries_then_holds_then_retry_finishes(tmp_path: Path, fault: str) -> None:
+    """A failing drive: max_attempts tries, then held with a plain reason; nothing lost."""
+    wrapper = tmp_path / "xorriso-fake"
+    shutil.copyfile(FAKE_XORRISO, wrapper)
+    wrapper.chmod(0o755)
+    station = new_station(tmp_path / "station", xorriso=str(wrapper))
+    real = shutil.which("xorriso")
+    assert real
+    job_dir = station.add_job("F1", copies=2)
+    before = file_hashes(job_dir)
+
+    proc = station.cli("run", "--once", FAKE_XORRISO_FAULT=fault, REAL_XORRISO=real)
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("F1") == ["held"]
+    held = station.folder("held") / "F1"
+    reason = (held / "reason.txt").read_text()
+    assert f"after {station.max_attempts} attempts at 'write'" in reason
+    assert re.search(rf"[Dd]rive stdio:{re.escape(str(station.drive))}\b", reason), reason
+    word = {"busy": "is busy", "write_error": "Writing the disc in drive"}[fault]
+    assert word in reason
+    assert "burner retry F1" in reason
+    assert {k: v for k, v in file_hashes(held).items() if k != "reason.txt"} == before
+    assert station.query("SELECT state, attempts FROM jobs WHERE job_id='F1'") == \
+        [("held", station.max_attempts)]
+    failures = station.query("SELECT COUNT(*) FROM history WHERE job_id='F1' AND stage='write' "
+                             "AND event='started'")
+    assert failures == [(station.max_attempts,)]
+    nothing_written(station, "F1")
+
+    proc = station.cli("retry", "F1")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("F1") == ["approved"]
+    proc = station.cli("run", "--once", REAL_XORRISO=real)
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("F1") == ["done"]
+    assert_copies_verified(station, "F1", 2)
+    done_files = file_hashes(station.folder("done") / "F1")
+    assert {k: v for k, v in done_files.items() if k in before} == before
+    assert any(k.startswith("reason-") for k in done_files), "the old reason is kept"
+
+
+# --- submit / approve / cancel ----------------------------------------------------------------
+
+
+def _series_folder(tmp_path: Path) -> Path:
+    make_job_folder(tmp_path / "export")
+    return tmp_path / "export" / "dicom" / "SE001"
+
+
+def _submit(station: StationDir, files: list[Path], job_id: str, *extra: str,
+            ) -> subprocess.CompletedProcess[str]:
+    p = study_patient()
+    birth = f"{p.birth_date[:4]}-{p.birth_date[4:6]}-{p.birth_date[6:]}"
+    return station.cli("submit", *map(str, files), "--patient-id", p.id, "--patient-name",
+                       p.name, "--birth-date", birth, "--job-id", job_id, *extra)
+
+
+def test_submit_approved_runs_to_done(station: StationDir, tmp_path: Path) -> None:
+    series = _series_folder(tmp_path)
+    files = sorted(series.glob("*.dcm"))
+    proc = _submit(station, files, "S1", "--approved-by", "clerk1")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("S1") == ["approved"]
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("S1") == ["done"]
+    result = assert_copies_verified(station, "S1", 1)
+    assert result["approved_by"] == "clerk1" and result["instances"] == len(files)
+
+
+def test_submit_pending_then_approve(station: StationDir, tmp_path: Path) -> None:
+    series = _series_folder(tmp_path)
+    proc = _submit(station, [series], "S2")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("S2") == ["pending"]
+    assert "approval" not in json.loads(
+        (station.folder("pending") / "S2" / "job.json").read_text())
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("S2") == ["pending"], "a pending job is never processed"
+
+    proc = station.cli("approve", "S2", "--by", "supervisor2")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("S2") == ["approved"]
+    approval = json.loads((station.folder("approved") / "S2" / "job.json").read_text())
+    assert approval["approval"]["by"] == "supervisor2"
+    assert station.cli("run", "--once").returncode == 0
+    assert read_result(station, "S2")["approved_by"] == "supervisor2"
+
+
+def test_cancel_approved_job(station: StationDir) -> None:
+    station.add_job("C1")
+    proc = station.cli("cancel", "C1", "--by", "clerk3")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("C1") == ["rejected"]
+    reason = (station.folder("rejected") / "C1" / "reason.txt").read_text()
+    assert "cancelled" in reason and "clerk3" in reason
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("C1") == ["rejected"]
+    nothing_written(station, "C1")
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+def _wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return predicate()
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_service_picks_up_a_job_dropped_later(tmp_path: Path) -> None:
+    """`burner run` (no --once) serves a job that arrives after it started; SIGTERM stops it."""
+    station = new_station(tmp_path / "station", rescan_seconds=300.0)
+    log = tmp_path / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        assert _wait_for(station.db_path.exists, 30, proc), log.read_text()
+        time.sleep(1.0)   # let the watcher start before the job arrives
+        assert proc.poll() is None, log.read_text()
+        station.add_job("W1")
+        dropped = time.monotonic()
+        assert _wait_for(lambda: station.where("W1") == ["done"], 30, proc), log.read_text()
+        took = time.monotonic() - dropped
+        assert took < 10, f"the service took {took:.1f} s"
+        assert_copies_verified(station, "W1", 1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def test_every_stage_is_known() -> None:
+    """The pipeline order this module and test_crash_resume.py rely on."""
+    assert [s.NAME for s in STAGES] == ["validate", "gather", "identity", "plan", "stage",
+                                        "master", "write", "verify", "done"]
