@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -131,7 +132,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     job = data.get("job", {})
     output = data.get("output", {})
     return Config(
-        station_id=str(station.get("id", "station1")),
+        station_id=str(station.get("id") or socket.gethostname()),
         data_dir=data_dir,
         spool_dir=_resolve(data_dir, str(spool.get("path", "spool"))),
         rescan_seconds=float(spool.get("rescan_seconds", 5.0)),

@@ -124,7 +124,15 @@ def run_job(ctx: JobContext, lane: str | None = None) -> str:
         try:
             run_stage(ctx, module)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded outcome
-            return settle_failure(ctx, module.NAME, exc)
+            try:
+                return settle_failure(ctx, module.NAME, exc)
+            except Exception:  # noqa: BLE001 - e.g. the folder was moved away meanwhile
+                log.exception("job %s: could not record the failure of %s", ctx.job_id,
+                              module.NAME)
+                ctx.db.set_state(ctx.job_id, JobState.HELD,
+                                 "the job folder could not be moved out of active/; a "
+                                 "technician should look at the spool and the log")
+                return JobState.HELD
 
 
 def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:

@@ -13,6 +13,8 @@ from burner.errors import JobRejected
 FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
 JOB_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REASON = "reason.txt"
+OWNER = ".burner-station"   # written into a claimed job folder: which station works on it
+ORPHAN_SECONDS = 60.0       # an active/ folder with no owner this long was left by a crash
 # A folder in approved/ without job.json may still be being copied; after this long it is
 # an error that a person must see.
 INCOMPLETE_GRACE_SECONDS = 120.0
@@ -79,17 +81,39 @@ class Spool:
             return False
         return age > INCOMPLETE_GRACE_SECONDS
 
-    def claim(self, job_dir: Path) -> Path | None:
-        """Take a job from approved/ by renaming it into active/; None if another took it."""
+    def claim(self, job_dir: Path, station: str) -> Path | None:
+        """Take a job from approved/ by renaming it into active/; None if another took it.
+
+        The rename alone decides; the owner file written next tells other stations sharing
+        the spool (and this one after a restart) whose job it is.
+        """
         target = self.root / "active" / job_dir.name
         if target.exists():
             return None
         try:
             os.rename(job_dir, target)
-        except (FileNotFoundError, OSError):
+        except OSError:
             return None
-        fsync_dir(target.parent)
+        write_atomic(target / OWNER, station.encode("utf-8"))
         return target
+
+    def owner(self, job_dir: Path) -> str | None:
+        """The station working on an active job, or None when no station has said so."""
+        try:
+            return (job_dir / OWNER).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def adoptable(self, job_dir: Path, station: str) -> bool:
+        """May `station` take over this active job after a restart?"""
+        owner = self.owner(job_dir)
+        if owner is not None:
+            return owner == station
+        try:
+            age = time.time() - job_dir.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return age > ORPHAN_SECONDS
 
     def move(self, job_id: str, src: str, dest: str, reason: str | None = None) -> Path:
         """Move a job folder between spool folders; `reason` goes into reason.txt first."""

@@ -9,7 +9,7 @@ import time
 
 from burner.config import Config
 from burner.pipeline import STAGES, JobContext, next_stage, run_job
-from burner.spool import Spool
+from burner.spool import OWNER, Spool, write_atomic
 from burner.state import JobState, StateDB
 
 log = logging.getLogger("burner.station")
@@ -39,8 +39,11 @@ class Station:
                 self.db.set_state(row.job_id, _FINAL[found[0]], row.reason)
         for job_dir in self.spool.listing("active"):
             row = self.db.get(job_dir.name)
-            if row is None or row.state not in (JobState.ACTIVE, JobState.WAITING):
+            if row is not None and row.state in (JobState.ACTIVE, JobState.WAITING):
+                continue
+            if self.spool.adoptable(job_dir, self.config.station_id):
                 log.info("adopting job %s found in active/", job_dir.name)
+                write_atomic(job_dir / OWNER, self.config.station_id.encode("utf-8"))
                 self.db.add_job(job_dir.name, self.config.station_id)
 
     def claim_all(self, db: StateDB | None = None) -> list[str]:
@@ -50,7 +53,7 @@ class Station:
         for job_dir in self.spool.listing("approved"):
             if not self.spool.ready(job_dir):
                 continue
-            target = self.spool.claim(job_dir)
+            target = self.spool.claim(job_dir, self.config.station_id)
             if target is not None:
                 db.add_job(target.name, self.config.station_id)
                 log.info("claimed job %s", target.name)
@@ -99,16 +102,16 @@ class Station:
         from burner.watcher import SpoolWatcher
 
         self.recover()
-        wake = threading.Event()
-        watcher = SpoolWatcher(self.spool.folder("approved"), wake)
+        look = threading.Event()   # set by watchdog events and by the periodic rescan
+        watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
-        threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, wake),
+        threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, look),
                                     name=f"lane-{lane}", daemon=True) for lane in LANES]
         for t in threads:
             t.start()
         try:
             while not stop.is_set():
-                wake.set()
+                look.set()
                 stop.wait(self.config.rescan_seconds)
         finally:
             watcher.stop()
@@ -116,15 +119,21 @@ class Station:
             for t in threads:
                 t.join(timeout=5)
 
-    def _lane_loop(self, lane: str, stop: threading.Event, wake: threading.Event) -> None:
+    def _lane_loop(self, lane: str, stop: threading.Event, look: threading.Event) -> None:
+        """Take -> run -> back off. Only the prepare lane claims, when told to look."""
         db = StateDB(self.config.db_path)
         try:
             while not stop.is_set():
-                if lane == "prepare":
-                    self.claim_all(db)
-                if not self.step(lane, db):
-                    wake.wait(0.5)
-                    wake.clear()
+                try:
+                    if lane == "prepare" and look.is_set():
+                        look.clear()
+                        self.claim_all(db)
+                    busy = self.step(lane, db)
+                except Exception:  # noqa: BLE001 - the service keeps serving
+                    log.exception("lane %s: unexpected error; going on", lane)
+                    busy = False
+                if not busy:
+                    stop.wait(0.5 if lane == "device" else 0.2)
         finally:
             db.close()
 

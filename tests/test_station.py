@@ -31,6 +31,7 @@ from conftest import (
 
 from burner import synth
 from burner.pipeline import STAGES
+from burner.spool import OWNER
 
 STRANGER = synth.Patient(id="XQ998877", name="QUIMBY^XAVERIUS", birth_date="19440102", sex="M")
 FOREIGN_FILE = "dicom/SE001/IM00003.dcm"
@@ -38,9 +39,9 @@ DAMAGED_FILE = "DICOM/ST000001/SE000001/IM000003"
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
-    """{relative path: SHA-256} of every file under `folder`."""
+    """{relative path: SHA-256} of every file under `folder`, less the station's owner mark."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER}
 
 
 def read_result(station: StationDir, job_id: str) -> dict:
@@ -418,3 +419,27 @@ def test_every_stage_is_known() -> None:
     """The pipeline order this module and test_crash_resume.py rely on."""
     assert [s.NAME for s in STAGES] == ["validate", "gather", "identity", "plan", "stage",
                                         "master", "write", "verify", "done"]
+
+
+def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) -> None:
+    """Station B, restarted on A's spool while A burns J1, leaves J1 to A: one disc, done once."""
+    a = new_station(tmp_path / "A")
+    b = new_station(tmp_path / "B")
+    shared = json.dumps(str(a.spool))
+    b.config.write_text(b.config.read_text()
+                        .replace('id = "teststation"', 'id = "otherstation"')
+                        .replace("[spool]", f"[spool]\npath = {shared}"))
+    a.add_job("J1", copies=1)
+    paused = subprocess.Popen(a.command("run", "--once"),
+                              env=a.env(BURNER_PAUSE_AT="write", BURNER_PAUSE_SECONDS="4"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (a.data_dir / "paused-write").exists():
+        assert time.monotonic() < deadline and paused.poll() is None
+        time.sleep(0.05)
+    assert b.cli("run", "--once").returncode == 0
+    assert a.where("J1") == ["active"], "B must not adopt a job another station owns"
+    assert paused.wait(timeout=60) == 0
+    assert a.where("J1") == ["done"]
+    assert not b.media.exists() or not any(p.is_file() for p in b.media.rglob("*"))
+    assert len(read_result(a, "J1")["copies"]) == 1

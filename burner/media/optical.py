@@ -6,11 +6,13 @@ regular file), so tests and the embedded default exercise the production code pa
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import math
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,12 +156,23 @@ def classify(addr: str, output: str, default: type[OpticalError] = OpticalError,
     return kind(_with_detail(message, culprit))
 
 
+def _die_with_parent() -> None:
+    """In the child: end xorriso if the station dies, so that no orphaned burn goes on
+    writing while a restarted station loads the drive again (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(xorriso: str, args: list[str], timeout: float, addr: str,
          on_timeout: type[OpticalError] = DriveBusy) -> subprocess.CompletedProcess[str]:
     """Run xorriso without a shell; a missing program or a hang becomes an OpticalError."""
     try:
         return subprocess.run([xorriso, *args], capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
+                              errors="replace", stdin=subprocess.DEVNULL, timeout=timeout,
+                              preexec_fn=_die_with_parent)
     except OSError as exc:  # not installed, or not executable
         raise OpticalError(_with_detail(
             f"The burning program '{xorriso}' is not installed or cannot be started on this "
