@@ -20,6 +20,7 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian
 
 import burner
+from burner.dicom import encode
 from burner.dicom.headers import Instance, NotUsable
 from burner.dicom.records import (
     MEDIA_STORAGE_DIRECTORY,
@@ -47,6 +48,19 @@ class Entry:
     file_id: tuple[str, ...]
     transfer_syntax: str
     sop_class: str
+    record: bytes = b""      # its leaf record, when already encoded while staging
+
+
+@dataclass
+class Record:
+    """A directory record as (keyword, value) pairs; encoded without pydicom's Dataset."""
+
+    rtype: str
+    charset: str
+    items: list[tuple[str, object]]
+
+    def encode(self) -> bytearray:
+        return encode.record(self.items, self.charset)
 
 
 _DA = re.compile(r"\d{8}")
@@ -98,8 +112,8 @@ def _invent(keyword: str, rtype: str, inst: Instance, ordinal: int) -> object | 
     return inventions.get(keyword)
 
 
-def _fill(record: Dataset, inst: Instance, keys: list[Key], ordinal: int) -> None:
-    rtype = record.DirectoryRecordType
+def _fill(record: Record, inst: Instance, keys: list[Key], ordinal: int) -> None:
+    rtype = record.rtype
     for keyword, kind in keys:
         value = _clean(keyword, inst.values.get(keyword))
         empty = value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0)
@@ -111,7 +125,7 @@ def _fill(record: Dataset, inst: Instance, keys: list[Key], ordinal: int) -> Non
             value = None
         elif empty:
             continue
-        setattr(record, keyword, value)
+        record.items.append((keyword, value))
 
 
 def _verification_datetime(inst: Instance) -> None:
@@ -122,29 +136,38 @@ def _verification_datetime(inst: Instance) -> None:
             inst.values["VerificationDateTime"] = observers[-1].VerificationDateTime
 
 
-def _record(rtype: str, inst: Instance, keys: list[Key], ordinal: int) -> Dataset:
-    record = Dataset()
-    record.OffsetOfTheNextDirectoryRecord = 0
-    record.RecordInUseFlag = 0xFFFF
-    record.OffsetOfReferencedLowerLevelDirectoryEntity = 0
-    record.DirectoryRecordType = rtype
-    charset = inst.values.get("SpecificCharacterSet")
+def _charset(inst: Instance) -> str:
+    value = inst.values.get("SpecificCharacterSet")
+    if not value:
+        return ""
+    return value if isinstance(value, str) else "\\".join(str(v) for v in value)
+
+
+def _record(rtype: str, inst: Instance, keys: list[Key], ordinal: int) -> Record:
+    charset = _charset(inst)
+    # The offsets come first and have fixed places: _link() patches them in the bytes.
+    record = Record(rtype, charset, [
+        ("OffsetOfTheNextDirectoryRecord", 0),
+        ("RecordInUseFlag", 0xFFFF),
+        ("OffsetOfReferencedLowerLevelDirectoryEntity", 0),
+        ("DirectoryRecordType", rtype)])
     if charset:
-        record.SpecificCharacterSet = charset
+        record.items.append(("SpecificCharacterSet", inst.values["SpecificCharacterSet"]))
     _fill(record, inst, keys, ordinal)
     return record
 
 
-def leaf_record(entry: Entry, extended: bool, ordinal: int) -> Dataset:
+def leaf_record(entry: Entry, extended: bool, ordinal: int) -> Record:
     """The leaf record of one object; raises NotUsable when a required key cannot be had."""
     inst = entry.instance
     if inst.record == "SR DOCUMENT":
         _verification_datetime(inst)
     record = _record(inst.record, inst, leaf_keys(inst.record, extended), ordinal)
-    record.ReferencedFileID = list(entry.file_id)
-    record.ReferencedSOPClassUIDInFile = entry.sop_class
-    record.ReferencedSOPInstanceUIDInFile = inst.sop_instance
-    record.ReferencedTransferSyntaxUIDInFile = entry.transfer_syntax
+    record.items += [
+        ("ReferencedFileID", list(entry.file_id)),
+        ("ReferencedSOPClassUIDInFile", entry.sop_class),
+        ("ReferencedSOPInstanceUIDInFile", inst.sop_instance),
+        ("ReferencedTransferSyntaxUIDInFile", entry.transfer_syntax)]
     return record
 
 
@@ -184,17 +207,19 @@ def _tree(entries: list[Entry], extended: bool) -> _Node:
         series.setdefault(entry.instance.series_uid, []).append(entry)
     first = entries[0].instance
     patient_keys = PATIENT_KEYS + (PATIENT_KEYS_EXTENDED if extended else [])
-    root = _Node(_encode(_record("PATIENT", first, patient_keys, 1)), [])
+    series_keys = SERIES_KEYS + (SERIES_KEYS_EXTENDED if extended else [])
+    root = _Node(_record("PATIENT", first, patient_keys, 1).encode(), [])
     for s_ord, series_map in enumerate(studies.values(), 1):
         s_first = next(iter(series_map.values()))[0].instance
-        study = _Node(_encode(_record("STUDY", s_first, STUDY_KEYS, s_ord)), [])
+        study = _Node(_record("STUDY", s_first, STUDY_KEYS, s_ord).encode(), [])
         root.children.append(study)
         for r_ord, leaves in enumerate(series_map.values(), 1):
-            series_keys = SERIES_KEYS + (SERIES_KEYS_EXTENDED if extended else [])
-            node = _Node(_encode(_record("SERIES", leaves[0].instance, series_keys, r_ord)), [])
+            node = _Node(_record("SERIES", leaves[0].instance, series_keys, r_ord).encode(), [])
             study.children.append(node)
-            node.children = [_Node(_encode(leaf_record(e, extended, i)), [])
-                             for i, e in enumerate(leaves, 1)]
+            node.children = [
+                _Node(bytearray(e.record) if e.record
+                      else leaf_record(e, extended, i).encode(), [])
+                for i, e in enumerate(leaves, 1)]
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from burner.dicom.dicomdir import Entry, check_parent_records, leaf_record, writ
 from burner.dicom.fileid import file_id
 from burner.dicom.headers import Instance, NotUsable
 from burner.dicom.profiles import ALLOWED_SYNTAXES, is_general_cd
-from burner.dicom.transfer import CannotConvert, place
+from burner.dicom.transfer import CannotConvert, Placed, place
+
+# Copying and hashing release the GIL, so a few threads keep both cores and the disk busy.
+THREADS = 4
 
 
 @dataclass
@@ -28,6 +32,51 @@ class FileSet:
     dicom_bytes: int = 0
 
 
+@dataclass
+class _Slot:
+    """One object of the file-set: the inputs that hold it (first first) and its File ID."""
+
+    candidates: list[Instance]
+    fid: tuple[str, ...] = ()
+    entry: Entry | None = None
+    placed: Placed | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _try_place(slot: _Slot, tree: Path, allowed: frozenset[str], extended: bool) -> None:
+    """Place the first candidate that can be written; note why the others could not."""
+    dest = tree.joinpath(*slot.fid)
+    ordinal = int(slot.fid[-1][2:])
+    for inst in slot.candidates:
+        try:
+            placed = place(inst, dest, allowed)
+            entry = Entry(inst, slot.fid, placed.transfer_syntax, placed.sop_class)
+            record = leaf_record(entry, extended, ordinal).encode()
+        except (CannotConvert, NotUsable) as exc:
+            dest.unlink(missing_ok=True)
+            slot.failures.append((inst.rel, f"left off the disc: {exc}"))
+            continue
+        slot.entry = Entry(inst, slot.fid, placed.transfer_syntax, placed.sop_class,
+                           bytes(record))
+        slot.placed = placed
+        return
+
+
+def _slots(instances: list[Instance], extended: bool,
+           refused: list[tuple[str, str]]) -> list[_Slot]:
+    """Group inputs by SOP Instance UID, refusing those whose parent records cannot be had."""
+    slots: dict[str, _Slot] = {}
+    for inst in instances:
+        try:
+            check_parent_records(inst, extended)
+        except NotUsable as exc:
+            refused.append((inst.rel, f"left off the disc: {exc}"))
+            continue
+        slot = slots.setdefault(inst.sop_instance, _Slot([]))
+        slot.candidates.append(inst)
+    return list(slots.values())
+
+
 def build(tree: Path, instances: list[Instance], *, profile: str, fileset_id: str,
           descriptor: str | None = None,
           progress: Callable[[int], None] | None = None) -> FileSet:
@@ -35,48 +84,47 @@ def build(tree: Path, instances: list[Instance], *, profile: str, fileset_id: st
     fs = FileSet(fileset_id, generate_uid(), profile)
     extended = not is_general_cd(profile)
     allowed = ALLOWED_SYNTAXES[profile]
+    slots = _slots(instances, extended, fs.refused)
     studies: dict[str, int] = {}
     series: dict[str, list[int]] = {}
-    made_dirs: set[Path] = set()
-    placed_as: dict[str, str] = {}   # SOP Instance UID -> the input placed for it
-    for n, inst in enumerate(instances):
+    for slot in slots:
+        first = slot.candidates[0]
+        s_no = studies.setdefault(first.study_uid, len(studies) + 1)
+        counter = series.setdefault(first.series_uid, [len(series) + 1, 0])
+        counter[1] += 1
+        slot.fid = file_id(s_no, counter[0], counter[1])
+    for folder in sorted({tree.joinpath(*s.fid[:-1]) for s in slots}):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def work(n_slot: tuple[int, _Slot]) -> None:
+        n, slot = n_slot
         if progress:
             progress(n)
-        if inst.sop_instance in placed_as:
-            fs.refused.append((inst.rel, "the same object (SOP Instance UID) is already on the "
-                                         f"disc as {placed_as[inst.sop_instance]}"))
+        _try_place(slot, tree, allowed, extended)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(work, enumerate(slots)))
+    for slot in slots:
+        fs.refused += slot.failures
+        if slot.entry is None or slot.placed is None:
             continue
-        try:
-            check_parent_records(inst, extended)
-        except NotUsable as exc:
-            fs.refused.append((inst.rel, f"left off the disc: {exc}"))
-            continue
-        s_no = studies.setdefault(inst.study_uid, len(studies) + 1)
-        counter = series.setdefault(inst.series_uid, [len(series) + 1, 0])
-        fid = file_id(s_no, counter[0], counter[1] + 1)
-        dest = tree.joinpath(*fid)
-        if dest.parent not in made_dirs:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(dest.parent)
-        try:
-            placed = place(inst, dest, allowed)
-            entry = Entry(inst, fid, placed.transfer_syntax, placed.sop_class)
-            leaf_record(entry, extended, counter[1] + 1)  # refuse now what the DICOMDIR can't list
-        except (CannotConvert, NotUsable) as exc:
-            dest.unlink(missing_ok=True)
-            fs.refused.append((inst.rel, f"left off the disc: {exc}"))
-            continue
-        counter[1] += 1
-        placed_as[inst.sop_instance] = inst.rel
-        fs.entries.append(entry)
-        fs.hashes["/".join(fid)] = placed.sha256
-        fs.dicom_bytes += placed.size
-    # A folder made for an object that was then left off stays empty: remove it.
-    for folder in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
-        for empty in (folder, folder.parent):
-            if empty.is_dir() and not any(empty.iterdir()):
-                empty.rmdir()
+        for inst in slot.candidates:
+            if inst is not slot.entry.instance and inst.rel not in dict(slot.failures):
+                fs.refused.append((inst.rel, "the same object (SOP Instance UID) is already on "
+                                             f"the disc as {slot.entry.instance.rel}"))
+        fs.entries.append(slot.entry)
+        fs.hashes["/".join(slot.fid)] = slot.placed.sha256
+        fs.dicom_bytes += slot.placed.size
+    _remove_empty_folders(tree, slots)
     if fs.entries:
         write_dicomdir(tree / "DICOMDIR", fs.entries, fileset_id=fileset_id,
                        fileset_uid=fs.fileset_uid, extended=extended, descriptor=descriptor)
     return fs
+
+
+def _remove_empty_folders(tree: Path, slots: list[_Slot]) -> None:
+    """A folder made for objects that were all left off stays empty: remove it."""
+    folders = {tree.joinpath(*s.fid[:i]) for s in slots for i in (2, 3)}
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()

@@ -7,16 +7,59 @@ kept per instance is a small dict, so memory does not grow with image size.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.valuerep import IS, DSfloat, PersonName
 
 from burner.dicom.records import MEDIA_STORAGE_DIRECTORY, record_type, wanted_keywords
 
-_WANTED = wanted_keywords()
+_WANTED = {tag_for_keyword(k): k for k in wanted_keywords()}
+_WANTED_TAGS = frozenset(_WANTED)
+_NUMBERS = {"US": "H", "UL": "I", "SS": "h", "SL": "i", "FL": "f", "FD": "d"}
+_STRIP_BOTH = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM"}
+_SINGLE = {"LT", "ST", "UT", "UR"}
+_STRINGS = _STRIP_BOTH | _SINGLE | {"LO", "PN", "SH", "UC", "UI"}
+
+
+def _plain(value: object) -> object:
+    """pydicom's value types as plain str/int/float/list, which pickle small and fast."""
+    if isinstance(value, PersonName):
+        return str(value)
+    if isinstance(value, MultiValue | list) and not isinstance(value, Sequence):
+        return [_plain(v) for v in value]
+    if isinstance(value, DSfloat | IS):
+        return str(value)
+    return value
+
+
+def _value(ds: Dataset, tag: int) -> object:
+    """The value of a header element; plain ASCII strings and numbers are decoded here
+    straight from the raw bytes (much faster than pydicom's general conversion)."""
+    raw = ds.get_item(tag)
+    data = getattr(raw, "value", None)
+    vr = getattr(raw, "VR", None) or dictionary_VR(tag)
+    if isinstance(raw, RawDataElement) and isinstance(data, bytes):
+        if vr in _STRINGS and data.isascii():
+            text = data.decode("ascii")
+            if vr in _SINGLE:
+                return text.rstrip(" \0")
+            parts = [p.strip(" \0") if vr in _STRIP_BOTH else p.rstrip(" \0")
+                     for p in text.split("\\")]
+            return parts[0] if len(parts) == 1 else parts
+        if vr in _NUMBERS and len(data) % struct.calcsize(_NUMBERS[vr]) == 0:
+            fmt = ("<" if raw.is_little_endian else ">") + _NUMBERS[vr]
+            items = [v[0] for v in struct.iter_unpack(fmt, data)]
+            return None if not items else items[0] if len(items) == 1 else items
+    return _plain(ds[tag].value)
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 
@@ -72,7 +115,9 @@ def body_is_implicit(ds: Dataset) -> bool:
     Some writers put an implicit VR body behind an explicit transfer syntax; such a file is
     not what its file meta says and must be rewritten, never copied.
     """
-    return any(getattr(elem, "VR", "") is None for elem in ds.elements())
+    # pydicom decides once, at the first element, how the whole body is encoded.
+    first = next(iter(ds.elements()), None)
+    return first is not None and getattr(first, "VR", "") is None
 
 
 def _has_pixels(ds: Dataset) -> bool:
@@ -121,9 +166,8 @@ def read_instance(path: Path, rel: str) -> Instance:
         part10 = False  # the body is not encoded as the transfer syntax says: rewrite it
     values: dict = {}
     try:
-        for keyword in _WANTED:
-            if keyword in ds:
-                values[keyword] = ds[keyword].value
+        for tag in _WANTED_TAGS.intersection(ds.keys()):
+            values[_WANTED[tag]] = _value(ds, tag)
     except Exception as exc:  # noqa: BLE001
         raise NotUsable(f"the file's header is damaged ({exc.__class__.__name__})") from exc
     return Instance(
