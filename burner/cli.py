@@ -210,7 +210,10 @@ def _status(app: App) -> dict:
                 reason = ""
                 if (spool.path(where, name) / REASON).is_file():
                     reason = (spool.path(where, name) / REASON).read_text(errors="replace")
-                jobs.append({"job_id": name, "folder": where,
+                result = spool.path(where, name) / "result.json"
+                left_off = json.loads(result.read_text()).get("problems", []) \
+                    if where == "done" and result.is_file() else []
+                jobs.append({"job_id": name, "folder": where, "left_off": left_off,
                              "state": row.state if row else where,
                              "stage": row.stage if row else "",
                              "attempts": row.attempts if row else 0,
@@ -239,6 +242,9 @@ def status(app: App, as_json: bool) -> None:
     for job in info["jobs"]:
         if job["folder"] == "done" and job["state"] == "done":
             line = f"  {job['job_id']:<24} done, {job['copies']} verified cop(ies)"
+            if job["left_off"]:
+                line += (f"; {len(job['left_off'])} file(s) left off the disc, "
+                         "listed in result.json")
         else:
             line = f"  {job['job_id']:<24} {job['state']:<9} {job['stage']}"
         click.echo(line)

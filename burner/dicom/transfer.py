@@ -76,6 +76,13 @@ def _swap_raw_values(ds: Dataset) -> None:
             elem.value = arr.astype(f"<u{width}").tobytes()
 
 
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    """The gist of a decoder's error for the technician, without its multi-line report."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    gist = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines or [""])[0]
+    return gist[:limit]
+
+
 def _to_explicit_le(ds: Dataset, source: UID) -> None:
     if source.is_compressed:
         lossy = source in _LOSSY
@@ -85,7 +92,8 @@ def _to_explicit_le(ds: Dataset, source: UID) -> None:
             ds.decompress(generate_instance_uid=False)
         except Exception as exc:  # noqa: BLE001
             raise CannotConvert(
-                f"its compressed pictures ({source.name}) could not be decoded: {exc}"
+                f"its compressed pictures ({source.name}) are damaged or in a form that cannot "
+                f"be decoded, so they cannot be converted for this disc ({_first_line(exc)})"
             ) from exc
         if lossy:
             ds.LossyImageCompression = "01"
