@@ -70,7 +70,6 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     finally:
         db.close()
     manifest = ctx.load("validate")
-    ctx.job_id = manifest.job_id
     plan = ctx.load("plan")
     gathered = ctx.load("gather")
     staged = ctx.load("stage")

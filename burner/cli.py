@@ -19,7 +19,7 @@ from burner import __version__
 from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
-from burner.spool import REASON, Spool, check_job_id, write_atomic
+from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic
 from burner.state import JobState, StateDB
 
 
@@ -254,6 +254,22 @@ def status(app: App, as_json: bool) -> None:
         click.echo(f"drive {d['name']}: {d['device']} ({d['media']})")
 
 
+def _resumable(app: App, job_id: str) -> bool:
+    """A held job whose disc image is made (and still there) resumes instead of restarting."""
+    from burner.pipeline import STAGES
+
+    db = app.db()
+    try:
+        row = db.get(job_id)
+    finally:
+        db.close()
+    prepared = [s.NAME for s in STAGES if s.LANE == "prepare"]
+    images = app.config.work_dir / job_id / "master"
+    return (row is not None and row.state == JobState.HELD
+            and all(name in row.stages_done for name in prepared)
+            and (images / "result.pkl").is_file() and any(images.glob("*.iso")))
+
+
 @cli.command()
 @click.argument("job_id", type=JOB)
 @pass_app
@@ -268,6 +284,19 @@ def retry(app: App, job_id: str) -> None:
         reason = path / REASON
         if reason.exists():
             reason.rename(path / f"reason-{int(datetime.datetime.now().timestamp())}.txt")
+        if where == "held" and _resumable(app, job_id):
+            # A drive fault after the disc image was made: go on from there, so copies
+            # already burned and verified are not burned again.
+            spool.move(job_id, "held", "active")
+            write_atomic(spool.path("active", job_id) / OWNER,
+                         app.config.station_id.encode("utf-8"))
+            db = app.db()
+            try:
+                db.resume(job_id)
+            finally:
+                db.close()
+            click.echo(f"{job_id}: will go on where it stopped (burner run picks it up)")
+            return
         spool.move(job_id, where, "approved")
         click.echo(f"{job_id}: queued again")
         return

@@ -13,6 +13,10 @@ class JobRejected(BurnerError):
     exit_code = 2
 
 
+class JobCancelled(JobRejected):
+    """An operator cancelled the job."""
+
+
 class JobHeld(BurnerError):
     """The job needs a person before it may go on (e.g. a file of another patient)."""
 

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from burner.config import Config
-from burner.errors import BurnerError, DeviceError, JobHeld, JobRejected
+from burner.errors import DeviceError, JobCancelled, JobHeld, JobRejected
 from burner.spool import Spool, write_atomic
 from burner.stages import (
     done,
@@ -38,10 +38,6 @@ log = logging.getLogger("burner.pipeline")
 
 # The order of the pipeline. "prepare" stages run while the drive burns another job.
 STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify, done]
-
-
-class Cancelled(BurnerError):
-    """An operator cancelled the job."""
 
 
 @dataclass
@@ -77,7 +73,7 @@ class JobContext:
     def check_cancel(self) -> None:
         row = self.db.get(self.job_id)
         if row is not None and row.cancel_requested:
-            raise Cancelled("the job was cancelled by an operator")
+            raise JobCancelled("the job was cancelled by an operator")
 
     def checkpoint(self, where: str) -> None:
         """Test hook: pause inside a stage so a test can kill the station there."""
@@ -138,7 +134,7 @@ def run_job(ctx: JobContext, lane: str | None = None) -> str:
 def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
     """Turn a stage's exception into a spool move and a recorded state, with the reason."""
     job_id = ctx.job_id
-    if isinstance(exc, JobRejected | Cancelled):
+    if isinstance(exc, JobRejected):
         reason = f"Job {job_id} was not processed: {exc}"
         ctx.spool.move(job_id, "active", "rejected", reason)
         ctx.db.set_state(job_id, JobState.REJECTED, str(exc))

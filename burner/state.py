@@ -159,6 +159,14 @@ class StateDB:
             c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
             self._log(c, job_id, "", "reset")
 
+    def resume(self, job_id: str) -> None:
+        """Take a held job up again where it stopped: finished stages and copies stay."""
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET state=?, attempts=0, not_before=0, reason='', "
+                      "cancel_requested=0, updated=? WHERE job_id=?",
+                      (JobState.ACTIVE, time.time(), job_id))
+            self._log(c, job_id, "", "resumed")
+
     def request_cancel(self, job_id: str) -> None:
         with self._tx() as c:
             c.execute("UPDATE jobs SET cancel_requested=1 WHERE job_id=?", (job_id,))

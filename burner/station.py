@@ -14,6 +14,7 @@ from burner.state import JobState, StateDB
 
 log = logging.getLogger("burner.station")
 LANES = ("prepare", "device")
+PREPARED_AHEAD = 2
 _FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
 
 
@@ -61,12 +62,20 @@ class Station:
         return claimed
 
     def _runnable(self, lane: str, now: float, db: StateDB) -> list[str]:
-        out = []
+        """Jobs whose next stage is in `lane`, oldest first. The prepare lane starts no new
+        job while PREPARED_AHEAD jobs already wait for the drive (disk space, fairness)."""
+        out, started, ready = [], [], 0
         for row in db.jobs((JobState.ACTIVE, JobState.WAITING)):
             module = next_stage(row.stages_done)
-            if module is not None and lane == module.LANE and row.not_before <= now:
-                out.append(row.job_id)
-        return out
+            if module is None:
+                continue
+            if module.LANE != "prepare":
+                ready += 1
+            if lane == module.LANE and row.not_before <= now:
+                (started if row.stages_done else out).append(row.job_id)
+        if lane == "prepare" and ready >= PREPARED_AHEAD:
+            return started
+        return started + out
 
     def step(self, lane: str, db: StateDB) -> bool:
         """Advance one job in `lane` as far as the lane goes; False when nothing was to do."""

@@ -9,6 +9,8 @@
 #   write_error  queries are real; the burn fails part-way with an I/O error
 #   no_space     queries are real; the burn finds the image larger than the disc
 #   hang         every call: the drive never answers (for timeout tests)
+# FAKE_XORRISO_GOOD_BURNS=N (with FAKE_XORRISO_COUNTER=file) lets the first N burns succeed
+# before the fault starts, e.g. copy 1 of a job burns and copy 2 fails.
 # Without FAKE_XORRISO_FAULT (or for the cases marked "real") it runs the real xorriso
 # (REAL_XORRISO, default /usr/bin/xorriso) with all its arguments.
 set -u
@@ -24,6 +26,15 @@ for arg in "$@"; do
   case "$prev" in -outdev|-dev) addr="$arg" ;; esac
   prev="$arg"
 done
+
+if [ "$burn" = 1 ] && [ -n "${FAKE_XORRISO_GOOD_BURNS:-}" ]; then
+  counter="${FAKE_XORRISO_COUNTER:?FAKE_XORRISO_COUNTER must name a file}"
+  done_burns=$(cat "$counter" 2>/dev/null || echo 0)
+  if [ "$done_burns" -lt "$FAKE_XORRISO_GOOD_BURNS" ]; then
+    echo $((done_burns + 1)) > "$counter"
+    fault=""
+  fi
+fi
 
 banner() { echo "xorriso 1.5.4 : RockRidge filesystem manipulator, libburnia project." >&2; echo >&2; }
 abort() { echo "xorriso : aborting : -abort_on 'FAILURE' encountered 'FAILURE'" >&2; exit 5; }

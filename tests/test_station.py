@@ -303,11 +303,13 @@ def test_device_fault_retries_then_holds_then_retry_finishes(tmp_path: Path, fau
 
     proc = station.cli("retry", "F1")
     assert proc.returncode == 0, proc.stderr
-    assert station.where("F1") == ["approved"]
+    assert station.where("F1") == ["active"], "a drive fault resumes at the write stage"
     proc = station.cli("run", "--once", REAL_XORRISO=real)
     assert proc.returncode == 0, proc.stderr
     assert station.where("F1") == ["done"]
     assert_copies_verified(station, "F1", 2)
+    assert station.query("SELECT COUNT(*) FROM history WHERE job_id='F1' AND stage='stage' "
+                         "AND event='started'") == [(1,)], "the disc was not staged again"
     done_files = file_hashes(station.folder("done") / "F1")
     assert {k: v for k, v in done_files.items() if k in before} == before
     assert any(k.startswith("reason-") for k in done_files), "the old reason is kept"
@@ -443,3 +445,44 @@ def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) ->
     assert a.where("J1") == ["done"]
     assert not b.media.exists() or not any(p.is_file() for p in b.media.rglob("*"))
     assert len(read_result(a, "J1")["copies"]) == 1
+
+
+def test_retry_after_a_fault_on_copy_two_keeps_copy_one(tmp_path: Path) -> None:
+    """Copy 1 burns, the drive fails on copy 2: after retry only copy 2 is burned."""
+    wrapper = tmp_path / "xorriso-fake"
+    shutil.copyfile(FAKE_XORRISO, wrapper)
+    wrapper.chmod(0o755)
+    station = new_station(tmp_path / "station", xorriso=str(wrapper))
+    real = shutil.which("xorriso")
+    assert real
+    station.add_job("F2", copies=2)
+    proc = station.cli("run", "--once", FAKE_XORRISO_FAULT="write_error", REAL_XORRISO=real,
+                       FAKE_XORRISO_GOOD_BURNS="1",
+                       FAKE_XORRISO_COUNTER=str(tmp_path / "burns"))
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("F2") == ["held"]
+    first = station.query("SELECT copy, medium, at FROM copies WHERE job_id='F2'")
+    assert [row[0] for row in first] == [1]
+    assert station.cli("retry", "F2").returncode == 0
+    assert station.where("F2") == ["active"]
+    proc = station.cli("run", "--once", REAL_XORRISO=real)
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("F2") == ["done"]
+    result = assert_copies_verified(station, "F2", 2)
+    after = station.query("SELECT copy, medium, at FROM copies WHERE job_id='F2' ORDER BY copy")
+    assert after[0] == first[0], "copy 1 was kept, not burned again"
+    assert (tmp_path / "burns").read_text().strip() == "1"
+    assert len(result["copies"]) == 2
+
+
+def test_retry_of_an_identity_hold_starts_over(tmp_path: Path) -> None:
+    """A job held before any image was made goes back to the queue and is checked again."""
+    station = new_station(tmp_path / "station")
+    make_foreign(station.add_job("H1"))
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("H1") == ["held"]
+    assert station.cli("retry", "H1").returncode == 0
+    assert station.where("H1") == ["approved"]
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("H1") == ["held"], "still the wrong patient: held again, not burned"
+    nothing_written(station, "H1")

@@ -1,0 +1,55 @@
+"""The two lanes: which job each lane takes next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from burner.config import load_config
+from burner.station import PREPARED_AHEAD, Station
+
+PREPARED = ["validate", "gather", "identity", "plan", "stage", "master"]
+
+
+def station(tmp_path: Path) -> Station:
+    cfg = tmp_path / "burner.toml"
+    cfg.write_text(f'[station]\nid = "t"\ndata_dir = {json.dumps(str(tmp_path))}\n')
+    return Station(load_config(cfg))
+
+
+def add(st: Station, job_id: str, done: list[str]) -> None:
+    st.db.add_job(job_id, "t")
+    for name in done:
+        st.db.stage_done(job_id, name)
+
+
+def test_device_lane_takes_prepared_jobs_oldest_first(tmp_path: Path) -> None:
+    st = station(tmp_path)
+    add(st, "A", PREPARED)
+    add(st, "B", PREPARED)
+    add(st, "C", [])
+    assert st._runnable("device", 1e12, st.db) == ["A", "B"]
+
+
+def test_prepare_lane_finishes_what_it_started_first(tmp_path: Path) -> None:
+    st = station(tmp_path)
+    add(st, "NEW", [])
+    add(st, "HALF", ["validate", "gather"])
+    assert st._runnable("prepare", 1e12, st.db) == ["HALF", "NEW"]
+
+
+def test_prepare_lane_does_not_run_far_ahead_of_the_drive(tmp_path: Path) -> None:
+    st = station(tmp_path)
+    for n in range(PREPARED_AHEAD):
+        add(st, f"READY{n}", PREPARED)
+    add(st, "HALF", ["validate"])
+    add(st, "NEW", [])
+    assert st._runnable("prepare", 1e12, st.db) == ["HALF"]
+
+
+def test_a_waiting_job_is_not_taken_before_its_time(tmp_path: Path) -> None:
+    st = station(tmp_path)
+    add(st, "A", PREPARED)
+    st.db.set_state("A", "waiting", "drive busy", not_before=2000.0)
+    assert st._runnable("device", 1000.0, st.db) == []
+    assert st._runnable("device", 3000.0, st.db) == ["A"]
