@@ -29,7 +29,6 @@ class FileSet:
     entries: list[Entry] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)   # path on medium -> sha256
     refused: list[tuple[str, str]] = field(default_factory=list)
-    dicom_bytes: int = 0
 
 
 @dataclass
@@ -114,7 +113,6 @@ def build(tree: Path, instances: list[Instance], *, profile: str, fileset_id: st
                                              f"the disc as {slot.entry.instance.rel}"))
         fs.entries.append(slot.entry)
         fs.hashes["/".join(slot.fid)] = slot.placed.sha256
-        fs.dicom_bytes += slot.placed.size
     _remove_empty_folders(tree, slots)
     if fs.entries:
         write_dicomdir(tree / "DICOMDIR", fs.entries, fileset_id=fileset_id,

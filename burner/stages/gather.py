@@ -29,10 +29,6 @@ class Gathered:
     instances: list[Instance] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def dicom_bytes(self) -> int:
-        return sum(i.size for i in self.instances)
-
 
 def _read_one(args: tuple[Path, str]) -> Instance | tuple[str, str]:
     path, rel = args

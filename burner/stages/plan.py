@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from burner.dicom.profiles import DEFAULT_PROFILE, PROFILE_MEDIA
+from burner.dicom.headers import Instance
+from burner.dicom.profiles import ALLOWED_SYNTAXES, DEFAULT_PROFILE, PROFILE_MEDIA
 from burner.errors import JobHeld, JobRejected
 
 if TYPE_CHECKING:
@@ -36,10 +37,8 @@ class Plan:
     estimated_bytes: list[int]
 
 
-def estimated_size(inst, profile: str) -> int:
+def estimated_size(inst: Instance, profile: str) -> int:
     """Bytes an object takes on the disc (decompressed size when the profile needs it)."""
-    from burner.dicom.profiles import ALLOWED_SYNTAXES
-
     if inst.transfer_syntax in ALLOWED_SYNTAXES[profile] or not inst.has_pixels:
         return inst.size
     frames = int(inst.get("NumberOfFrames", 1) or 1)

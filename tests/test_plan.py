@@ -1,0 +1,59 @@
+"""The plan stage: medium, profile, and whether the release fits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import make_job_folder
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8Bit
+
+from burner.build import build_job
+from burner.config import load_config
+from burner.dicom.headers import Instance
+from burner.stages import plan
+from burner.stages.plan import choose_media, estimated_size
+
+
+def image(syntax: str, size: int = 100_000) -> Instance:
+    values = {"Rows": 512, "Columns": 512, "BitsAllocated": 16, "SamplesPerPixel": 1}
+    return Instance(Path("x"), "x", "1.2.840.10008.5.1.4.1.1.2", "1.2.3", syntax, size, True,
+                    True, "IMAGE", values)
+
+
+def test_auto_takes_the_first_drive_medium() -> None:
+    assert choose_media("auto", ["cd", "dvd"]) == "cd"
+    assert choose_media("auto", []) == "iso"
+    assert choose_media("bd", ["cd"]) == "bd"
+
+
+def test_allowed_syntax_keeps_its_size() -> None:
+    assert estimated_size(image(ExplicitVRLittleEndian), "STD-GEN-CD") == 100_000
+    assert estimated_size(image(JPEGBaseline8Bit), "STD-GEN-DVD-JPEG") == 100_000
+
+
+def test_compressed_input_on_cd_counts_its_decompressed_pixels() -> None:
+    assert estimated_size(image(JPEG2000Lossless), "STD-GEN-CD") == 100_000 + 512 * 512 * 2
+
+
+def _job(tmp_path: Path, media: dict) -> Path:
+    job = tmp_path / "P1"
+    manifest = make_job_folder(job)
+    manifest["media"].update(media)
+    (job / "job.json").write_text(json.dumps(manifest))
+    return job
+
+
+def test_a_release_larger_than_the_medium_is_held(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(plan.CAPACITY, "cd", 10_000)
+    outcome = build_job(load_config(None), _job(tmp_path, {"type": "cd"}), tmp_path / "out")
+    assert outcome.held and outcome.exit_code == 3
+    assert "one CD holds" in outcome.problems[0]
+    assert outcome.volumes == []
+
+
+def test_a_profile_that_does_not_fit_the_medium_is_rejected(tmp_path: Path) -> None:
+    job = _job(tmp_path, {"type": "cd", "profile": "STD-GEN-DVD-J2K"})
+    outcome = build_job(load_config(None), job, tmp_path / "out")
+    assert outcome.exit_code == 2
+    assert "cannot be written to a CD" in outcome.problems[0]
