@@ -8,7 +8,7 @@ import threading
 import time
 
 from burner.config import Config
-from burner.pipeline import STAGES, JobContext, next_stage, run_job
+from burner.pipeline import JobContext, next_stage, run_job
 from burner.spool import OWNER, Spool, write_atomic
 from burner.state import JobState, StateDB
 
@@ -27,7 +27,6 @@ class Station:
         self.spool.ensure()
         config.work_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(config.db_path)
-        self._lock = threading.Lock()
 
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
         return JobContext.for_spool(self.config, self.spool, db or self.db, job_id)
@@ -146,5 +145,3 @@ class Station:
         finally:
             db.close()
 
-
-__all__ = ["Station", "STAGES"]

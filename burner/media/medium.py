@@ -13,7 +13,7 @@ import pycdlib
 import pydicom
 from pydicom.filereader import _read_file_meta_info
 
-from burner.media.checksums import LIST_NAME, parse_list, sha256_file
+from burner.media.checksums import LIST_NAME, parse_list
 
 
 @dataclass
@@ -26,7 +26,6 @@ class MediumReport:
     missing: list[str] = field(default_factory=list)        # listed but not on the medium
     unlisted: list[str] = field(default_factory=list)       # on the medium, not in the list
     problems: list[str] = field(default_factory=list)       # anything else, in plain words
-    image_sha256: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -35,8 +34,7 @@ class MediumReport:
     def as_dict(self) -> dict:
         return {"medium": self.path, "ok": self.ok, "files_checked": self.files_checked,
                 "mismatched": self.mismatched, "missing": self.missing,
-                "unlisted": self.unlisted, "problems": self.problems,
-                "image_sha256": self.image_sha256}
+                "unlisted": self.unlisted, "problems": self.problems}
 
 
 def _plain(name: str) -> str:
@@ -106,11 +104,9 @@ def _read_meta(iso: pycdlib.PyCdlib, iso_path: str) -> pydicom.Dataset | None:
             return None
 
 
-def check_medium(path: Path, image_bytes: int | None = None) -> MediumReport:
-    """Check the medium at `path`; with `image_bytes`, also hash that many bytes of it."""
+def check_medium(path: Path) -> MediumReport:
+    """Check the medium (image file or device) at `path`."""
     report = MediumReport(str(path))
-    if image_bytes:
-        report.image_sha256 = sha256_file(path, image_bytes)[0]
     iso = pycdlib.PyCdlib()
     try:
         iso.open(str(path))
