@@ -20,7 +20,7 @@ from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
 from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic
-from burner.state import JobState, StateDB
+from burner.state import JobRow, JobState, StateDB
 
 
 class JobIdType(click.ParamType):
@@ -196,31 +196,29 @@ def approve(app: App, job_id: str, by: str, note: str | None) -> None:
     click.echo(f"{job_id}: approved by {by}, queued")
 
 
+def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | None) -> dict:
+    """One job as `burner status` shows it: state and stage, and why it stopped if it did."""
+    folder = spool.path(where, name)
+    reason = (folder / REASON).read_text(errors="replace") if (folder / REASON).is_file() else ""
+    result = folder / "result.json"
+    left_off = json.loads(result.read_text()).get("problems", []) \
+        if where == "done" and result.is_file() else []
+    return {"job_id": name, "folder": where, "left_off": left_off,
+            "state": row.state if row else where,
+            "stage": row.stage if row else "",
+            "attempts": row.attempts if row else 0,
+            "reason": (row.reason if row and row.reason else reason).strip(),
+            "copies": len(db.copies(name)) if row else 0}
+
+
 def _status(app: App) -> dict:
     spool = app.spool
-    db = app.db()
-    try:
+    folders = ("pending", "approved", "active", "held", "rejected", "done")
+    queue = {name: [p.name for p in spool.listing(name)] for name in folders}
+    with app.db() as db:
         rows = {r.job_id: r for r in db.jobs()}
-        queue = {name: [p.name for p in spool.listing(name)]
-                 for name in ("pending", "approved", "active", "held", "rejected", "done")}
-        jobs = []
-        for where, names in queue.items():
-            for name in names:
-                row = rows.get(name)
-                reason = ""
-                if (spool.path(where, name) / REASON).is_file():
-                    reason = (spool.path(where, name) / REASON).read_text(errors="replace")
-                result = spool.path(where, name) / "result.json"
-                left_off = json.loads(result.read_text()).get("problems", []) \
-                    if where == "done" and result.is_file() else []
-                jobs.append({"job_id": name, "folder": where, "left_off": left_off,
-                             "state": row.state if row else where,
-                             "stage": row.stage if row else "",
-                             "attempts": row.attempts if row else 0,
-                             "reason": (row.reason if row and row.reason else reason).strip(),
-                             "copies": len(db.copies(name)) if row else 0})
-    finally:
-        db.close()
+        jobs = [_job_info(spool, db, where, name, rows.get(name))
+                for where, names in queue.items() for name in names]
     drives = [{"name": d.name, "device": d.device, "media": d.media} for d in app.config.drives]
     return {"station": app.config.station_id, "config": app.config.source,
             "spool": str(app.config.spool_dir),
@@ -258,11 +256,8 @@ def _resumable(app: App, job_id: str) -> bool:
     """A held job whose disc image is made (and still there) resumes instead of restarting."""
     from burner.pipeline import STAGES
 
-    db = app.db()
-    try:
+    with app.db() as db:
         row = db.get(job_id)
-    finally:
-        db.close()
     prepared = [s.NAME for s in STAGES if s.LANE == "prepare"]
     images = app.config.work_dir / job_id / "master"
     return (row is not None and row.state == JobState.HELD
@@ -290,24 +285,18 @@ def retry(app: App, job_id: str) -> None:
             spool.move(job_id, "held", "active")
             write_atomic(spool.path("active", job_id) / OWNER,
                          app.config.station_id.encode("utf-8"))
-            db = app.db()
-            try:
+            with app.db() as db:
                 db.resume(job_id)
-            finally:
-                db.close()
             click.echo(f"{job_id}: will go on where it stopped (burner run picks it up)")
             return
         spool.move(job_id, where, "approved")
         click.echo(f"{job_id}: queued again")
         return
     if where == "active":
-        db = app.db()
-        try:
+        with app.db() as db:
             row = db.get(job_id)
             if row and row.state == JobState.WAITING:
                 db.set_state(job_id, JobState.WAITING, row.reason, not_before=0)
-        finally:
-            db.close()
         click.echo(f"{job_id}: will be retried now")
         return
     raise JobRejected(f"job {job_id} is in {where}/ and cannot be retried")
@@ -328,11 +317,8 @@ def cancel(app: App, job_id: str, by: str) -> None:
         spool.move(job_id, where, "rejected", f"Job {job_id} was cancelled by {by}.")
         click.echo(f"{job_id}: cancelled")
     elif where == "active":
-        db = app.db()
-        try:
+        with app.db() as db:
             db.request_cancel(job_id)
-        finally:
-            db.close()
         click.echo(f"{job_id}: will stop before its next step (a disc being burned is finished)")
     else:
         raise JobRejected(f"job {job_id} is already {where}; nothing to cancel")

@@ -65,6 +65,16 @@ def assert_copies_verified(station: StationDir, job_id: str, copies: int) -> dic
     return result
 
 
+def faulty_station(tmp_path: Path) -> tuple[StationDir, str]:
+    """A station whose xorriso is tests/fake_xorriso.sh (faults chosen per run); real path."""
+    wrapper = tmp_path / "xorriso-fake"
+    shutil.copyfile(FAKE_XORRISO, wrapper)
+    wrapper.chmod(0o755)
+    real = shutil.which("xorriso")
+    assert real
+    return new_station(tmp_path / "station", xorriso=str(wrapper)), real
+
+
 def nothing_written(station: StationDir, job_id: str) -> None:
     """No medium exists for the job and the drive holds no burned data."""
     assert not station.drive.exists() or station.drive.stat().st_size == 0
@@ -274,12 +284,7 @@ def test_verify_names_the_damaged_file(station: StationDir, tmp_path: Path) -> N
 @pytest.mark.parametrize("fault", ["busy", "write_error"])
 def test_device_fault_retries_then_holds_then_retry_finishes(tmp_path: Path, fault: str) -> None:
     """A failing drive: max_attempts tries, then held with a plain reason; nothing lost."""
-    wrapper = tmp_path / "xorriso-fake"
-    shutil.copyfile(FAKE_XORRISO, wrapper)
-    wrapper.chmod(0o755)
-    station = new_station(tmp_path / "station", xorriso=str(wrapper))
-    real = shutil.which("xorriso")
-    assert real
+    station, real = faulty_station(tmp_path)
     job_dir = station.add_job("F1", copies=2)
     before = file_hashes(job_dir)
 
@@ -449,12 +454,7 @@ def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) ->
 
 def test_retry_after_a_fault_on_copy_two_keeps_copy_one(tmp_path: Path) -> None:
     """Copy 1 burns, the drive fails on copy 2: after retry only copy 2 is burned."""
-    wrapper = tmp_path / "xorriso-fake"
-    shutil.copyfile(FAKE_XORRISO, wrapper)
-    wrapper.chmod(0o755)
-    station = new_station(tmp_path / "station", xorriso=str(wrapper))
-    real = shutil.which("xorriso")
-    assert real
+    station, real = faulty_station(tmp_path)
     station.add_job("F2", copies=2)
     proc = station.cli("run", "--once", FAKE_XORRISO_FAULT="write_error", REAL_XORRISO=real,
                        FAKE_XORRISO_GOOD_BURNS="1",
