@@ -51,6 +51,7 @@ class JobContext:
     job_dir: Path
     work: Path
     stage_name: str = ""
+    writer: str | None = None    # the writer (drive name) of the lane running the job
 
     @classmethod
     def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     not_before REAL NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    media TEXT NOT NULL DEFAULT '',
     station TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -67,6 +68,7 @@ class JobRow:
     not_before: float
     reason: str
     cancel_requested: bool
+    media: str
     station: str
     created: float
     updated: float
@@ -160,7 +162,8 @@ class StateDB:
         """Forget progress so the job runs again from the start (retry of a held job)."""
         with self._tx() as c:
             c.execute("UPDATE jobs SET state=?, stage='', stages_done='[]', attempts=0, "
-                      "not_before=0, reason='', cancel_requested=0, updated=? WHERE job_id=?",
+                      "not_before=0, reason='', cancel_requested=0, media='', updated=? "
+                      "WHERE job_id=?",
                       (JobState.ACTIVE, time.time(), job_id))
             c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
             self._log(c, job_id, "", "reset")
@@ -172,6 +175,12 @@ class StateDB:
                       "cancel_requested=0, updated=? WHERE job_id=?",
                       (JobState.ACTIVE, time.time(), job_id))
             self._log(c, job_id, "", "resumed")
+
+    def set_media(self, job_id: str, media: str) -> None:
+        """The medium the plan chose: which writers may take the job."""
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET media=?, updated=? WHERE job_id=?",
+                      (media, time.time(), job_id))
 
     def request_cancel(self, job_id: str) -> None:
         with self._tx() as c:
@@ -203,5 +212,6 @@ def _row(row: sqlite3.Row) -> JobRow:
         job_id=row["job_id"], state=row["state"], stage=row["stage"],
         stages_done=tuple(json.loads(row["stages_done"])), attempts=row["attempts"],
         not_before=row["not_before"], reason=row["reason"],
-        cancel_requested=bool(row["cancel_requested"]), station=row["station"],
+        cancel_requested=bool(row["cancel_requested"]), media=row["media"],
+        station=row["station"],
         created=row["created"], updated=row["updated"])

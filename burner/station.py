@@ -1,20 +1,40 @@
-"""The station service: claim approved jobs, recover after a crash, and run two lanes at once
-(preparing the next job while the drive burns the current one)."""
+"""The station service: claim approved jobs, recover after a crash, and run lanes at once:
+one prepares jobs (validate ... master) while each writer (a drive, the image folder) burns,
+verifies and finishes the jobs planned for its medium."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from burner.config import Config
+from burner.media.writers import IMAGES
 from burner.pipeline import JobContext, next_stage, run_job
 from burner.spool import OWNER, Spool, write_atomic
 from burner.state import JobState, StateDB
 
 log = logging.getLogger("burner.station")
-LANES = ("prepare", "device")
 PREPARED_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A worker of the station: the prepare lane, or one writer's device lane."""
+
+    name: str
+    stages: str                      # which stages it runs: "prepare" or "device"
+    media: frozenset[str] = frozenset()
+    writer: str | None = None
+    catch_all: bool = False          # also takes jobs no other writer takes (to hold them)
+
+
+def lanes(config: Config) -> list[Lane]:
+    out = [Lane("prepare", "prepare")]
+    out += [Lane(d.name, "device", frozenset({d.media}), d.name) for d in config.drives]
+    out.append(Lane(IMAGES, "device", frozenset({"iso"}), IMAGES, catch_all=True))
+    return out
 _FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
 
 
@@ -27,6 +47,10 @@ class Station:
         self.spool.ensure()
         config.work_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(config.db_path)
+        self.lanes = lanes(config)
+        self._served = set().union(*(lane.media for lane in self.lanes))
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
 
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
         return JobContext.for_spool(self.config, self.spool, db or self.db, job_id)
@@ -60,9 +84,12 @@ class Station:
                 claimed.append(target.name)
         return claimed
 
-    def _runnable(self, lane: str, now: float, db: StateDB) -> list[str]:
-        """Jobs whose next stage is in `lane`, oldest first. The prepare lane starts no new
-        job while PREPARED_AHEAD jobs already wait for the drive (disk space, fairness)."""
+    def _wants(self, lane: Lane, media: str) -> bool:
+        return media in lane.media or (lane.catch_all and media not in self._served)
+
+    def _runnable(self, lane: Lane, now: float, db: StateDB) -> list[str]:
+        """Jobs `lane` may run next, oldest first. The prepare lane finishes what it started
+        first, and starts no new job while PREPARED_AHEAD jobs already wait for a writer."""
         out, started, ready = [], [], 0
         for row in db.jobs((JobState.ACTIVE, JobState.WAITING)):
             module = next_stage(row.stages_done)
@@ -70,22 +97,37 @@ class Station:
                 continue
             if module.LANE != "prepare":
                 ready += 1
-            if lane == module.LANE and row.not_before <= now:
-                (started if row.stages_done else out).append(row.job_id)
-        if lane == "prepare" and ready >= PREPARED_AHEAD:
+            if lane.stages != module.LANE or row.not_before > now:
+                continue
+            if lane.stages == "device" and not self._wants(lane, row.media):
+                continue
+            (started if row.stages_done else out).append(row.job_id)
+        if lane.stages == "prepare" and ready >= PREPARED_AHEAD:
             return started
         return started + out
 
-    def step(self, lane: str, db: StateDB) -> bool:
-        """Advance one job in `lane` as far as the lane goes; False when nothing was to do."""
-        jobs = self._runnable(lane, time.time(), db)
-        if not jobs:
+    def _take(self, jobs: list[str]) -> str | None:
+        with self._busy_lock:
+            job_id = next((j for j in jobs if j not in self._busy), None)
+            if job_id is not None:
+                self._busy.add(job_id)
+            return job_id
+
+    def step(self, lane: Lane, db: StateDB) -> bool:
+        """Advance one job as far as `lane` goes; False when there was nothing to do."""
+        job_id = self._take(self._runnable(lane, time.time(), db))
+        if job_id is None:
             return False
-        job_id = jobs[0]
-        row = db.get(job_id)
-        if row is not None and row.state == JobState.WAITING:
-            db.set_state(job_id, JobState.ACTIVE, row.reason)
-        run_job(self.context(job_id, db), lane)
+        try:
+            row = db.get(job_id)
+            if row is not None and row.state == JobState.WAITING:
+                db.set_state(job_id, JobState.ACTIVE, row.reason)
+            ctx = self.context(job_id, db)
+            ctx.writer = lane.writer
+            run_job(ctx, lane.stages)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(job_id)
         return True
 
     def pending_work(self) -> bool:
@@ -97,7 +139,7 @@ class Station:
         self.recover()
         self.claim_all()
         while True:
-            progressed = any(self.step(lane, self.db) for lane in LANES)
+            progressed = any(self.step(lane, self.db) for lane in self.lanes)
             if progressed:
                 continue
             if not self.pending_work():
@@ -114,7 +156,8 @@ class Station:
         watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
         threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, look),
-                                    name=f"lane-{lane}", daemon=True) for lane in LANES]
+                                    name=f"lane-{lane.name}", daemon=True)
+                   for lane in self.lanes]
         for t in threads:
             t.start()
         try:
@@ -127,21 +170,21 @@ class Station:
             for t in threads:
                 t.join(timeout=5)
 
-    def _lane_loop(self, lane: str, stop: threading.Event, look: threading.Event) -> None:
+    def _lane_loop(self, lane: Lane, stop: threading.Event, look: threading.Event) -> None:
         """Take -> run -> back off. Only the prepare lane claims, when told to look."""
         db = StateDB(self.config.db_path)
         try:
             while not stop.is_set():
                 try:
-                    if lane == "prepare" and look.is_set():
+                    if lane.stages == "prepare" and look.is_set():
                         look.clear()
                         self.claim_all(db)
                     busy = self.step(lane, db)
                 except Exception:  # noqa: BLE001 - the service keeps serving
-                    log.exception("lane %s: unexpected error; going on", lane)
+                    log.exception("lane %s: unexpected error; going on", lane.name)
                     busy = False
                 if not busy:
-                    stop.wait(0.5 if lane == "device" else 0.2)
+                    stop.wait(0.2 if lane.stages == "prepare" else 0.5)
         finally:
             db.close()
 

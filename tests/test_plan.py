@@ -12,7 +12,7 @@ from burner.build import build_job
 from burner.config import load_config
 from burner.dicom.headers import Instance
 from burner.stages import plan
-from burner.stages.plan import choose_media, estimated_size
+from burner.stages.plan import MB, choose_media, estimated_size, split
 
 
 def image(syntax: str, size: int = 100_000) -> Instance:
@@ -21,10 +21,32 @@ def image(syntax: str, size: int = 100_000) -> Instance:
                     True, "IMAGE", values)
 
 
-def test_auto_takes_the_first_drive_medium() -> None:
-    assert choose_media("auto", ["cd", "dvd"]) == "cd"
-    assert choose_media("auto", []) == "iso"
-    assert choose_media("bd", ["cd"]) == "bd"
+def test_auto_takes_the_smallest_medium_that_holds_the_release() -> None:
+    def size(n: int):
+        return lambda media: n
+    assert choose_media("auto", ["cd", "dvd"], size(100 * MB)) == "cd"
+    assert choose_media("auto", ["cd", "dvd"], size(1_600 * MB)) == "dvd"
+    assert choose_media("auto", ["cd", "dvd"], size(9_000 * MB)) == "dvd", "largest, then split"
+    assert choose_media("auto", [], size(1)) == "iso"
+    assert choose_media("bd", ["cd"], size(1)) == "bd"
+
+
+def test_split_keeps_studies_whole_when_they_fit() -> None:
+    sizes = [10] * 6
+    studies = [[[0, 1]], [[2, 3]], [[4, 5]]]            # three studies of 20
+    assert split(sizes, studies, 40) == [[0, 1, 2, 3], [4, 5]]
+
+
+def test_split_by_series_when_a_study_is_too_big() -> None:
+    sizes = [10] * 6
+    studies = [[[0, 1, 2], [3, 4, 5]]]                  # one study of 60, two series of 30
+    assert split(sizes, studies, 40) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_split_inside_a_series_only_when_it_alone_exceeds_a_volume() -> None:
+    sizes = [10] * 10
+    studies = [[[0, 1], list(range(2, 10))]]            # series of 20 and of 80
+    assert split(sizes, studies, 40) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def test_allowed_syntax_keeps_its_size() -> None:
@@ -44,11 +66,11 @@ def _job(tmp_path: Path, media: dict) -> Path:
     return job
 
 
-def test_a_release_larger_than_the_medium_is_held(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setitem(plan.CAPACITY, "cd", 10_000)
+def test_a_file_larger_than_the_medium_is_held(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(plan.CAPACITY, "cd", plan.VOLUME_OVERHEAD + 1000)
     outcome = build_job(load_config(None), _job(tmp_path, {"type": "cd"}), tmp_path / "out")
     assert outcome.held and outcome.exit_code == 3
-    assert "one CD holds" in outcome.problems[0]
+    assert "larger than a whole CD" in outcome.problems[0]
     assert outcome.volumes == []
 
 

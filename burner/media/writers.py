@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from burner.config import Config, DriveConfig
-from burner.errors import DeviceError, MediaMismatch
+from burner.errors import DeviceError, JobHeld, MediaMismatch
 from burner.media import checksums
 from burner.media.optical import OpticalDrive
 
@@ -102,12 +102,21 @@ class OpticalWriter(Writer):
         return self.drive.device
 
 
-def writer_for(config: Config, media: str, job_id: str) -> Writer:
-    """The writer a job's medium goes to."""
+IMAGES = "images"   # the writer of media.type "iso": verified images in a folder
+
+
+def takes(drive: DriveConfig, media: str) -> bool:
+    """Can this writer take a job planned for `media`?"""
+    return drive.media == media
+
+
+def writer_for(config: Config, media: str, job_id: str, name: str | None = None) -> Writer:
+    """The writer a job's medium goes to: the named one (the lane's), else the first that
+    takes the medium."""
     if media == "iso":
         return ImageFolderWriter(config.images_dir / job_id)
     for drive in config.drives:
-        if drive.media == media or (drive.media in ("dvd-dl", "bd") and media == "dvd"):
+        if (name is None or drive.name == name) and takes(drive, media):
             return OpticalWriter(drive, config.xorriso, config.media_dir / job_id)
-    raise DeviceError(f"No writer for a {media.upper()} is set up at this station. Ask a "
-                      "technician to configure one, or change media.type for this job.")
+    raise JobHeld(f"No writer for a {media.upper()} is set up at this station. Ask a "
+                  "technician to configure one, or change media.type for this job and retry.")

@@ -1,7 +1,14 @@
-"""plan: the medium, the application profile, and what goes on each volume."""
+"""plan: the medium, the application profile, and what goes on each volume.
+
+`media.type = auto` takes the smallest medium a configured writer holds that fits the whole
+release; a release larger than its medium becomes a set of self-contained volumes, split by
+study, then by series, and inside a series only when that series alone exceeds a volume.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,23 +17,27 @@ from burner.dicom.profiles import ALLOWED_SYNTAXES, DEFAULT_PROFILE, PROFILE_MED
 from burner.errors import JobHeld, JobRejected
 
 if TYPE_CHECKING:
+    from burner.config import Config
     from burner.pipeline import JobContext
 
 NAME = "plan"
 LANE = "prepare"
 
 MB = 1_000_000
-# Usable data capacity of each medium, bytes (less a margin for file-system structures).
+SECTOR = 2048
+# Recordable capacity of each medium in bytes (sectors x 2048 for optical media). A USB
+# stick's real size is checked again when it is written; this is the size assumed until then.
 CAPACITY = {
-    "cd": 700 * 1024 * 1024,
-    "dvd": 4_700_000_000,
-    "dvd-dl": 8_500_000_000,
-    "bd": 25_000_000_000,
-    "usb": 8_000_000_000,
-    "iso": 25_000_000_000,
+    "cd": 360_000 * SECTOR,             # CD-R 80 min, "700 MB"
+    "dvd": 2_298_496 * SECTOR,          # DVD±R, "4.7 GB"
+    "dvd-dl": 4_173_824 * SECTOR,       # DVD±R DL, "8.5 GB"
+    "bd": 12_219_392 * SECTOR,          # BD-R, "25 GB"
+    "usb": 7_600_000_000,               # an "8 GB" stick less its FAT32 structures
+    "iso": 12_219_392 * SECTOR,
 }
-_MARGIN = 0.97
-_EXTRAS = 2 * MB  # DICOMDIR, README.TXT, INDEX.HTM, SHA256.TXT
+MEDIA_ORDER = ("cd", "dvd", "dvd-dl", "bd", "usb")
+VOLUME_OVERHEAD = 4 * MB     # file-system structures, DICOMDIR, README, INDEX.HTM, lists
+FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checksum line
 
 
 @dataclass(frozen=True)
@@ -48,27 +59,112 @@ def estimated_size(inst: Instance, profile: str) -> int:
     return inst.size + frames * samples * pixels * ((bits + 7) // 8)
 
 
-def choose_media(requested: str, drive_media: list[str]) -> str:
+def footprint(inst: Instance, profile: str) -> int:
+    """Space an object takes on a volume: its size in whole sectors plus its entries."""
+    size = estimated_size(inst, profile)
+    return -(-size // SECTOR) * SECTOR + FILE_OVERHEAD
+
+
+def usable(media: str) -> int:
+    return CAPACITY[media] - VOLUME_OVERHEAD
+
+
+def writer_media(config: Config) -> list[str]:
+    """The media this station's writers can take, smallest first."""
+    have = {d.media for d in config.drives}
+    return [m for m in MEDIA_ORDER if m in have]
+
+
+def choose_media(requested: str, available: list[str], total_for: Callable[[str], int]) -> str:
+    """The requested medium, or for "auto" the smallest available one that holds the release
+    (`total_for(medium)` bytes) in one piece; the largest available one, split, if none does."""
     if requested != "auto":
         return requested
-    return drive_media[0] if drive_media else "iso"
+    if not available:
+        return "iso"
+    fitting = [m for m in available if total_for(m) <= usable(m)]
+    return fitting[0] if fitting else max(available, key=lambda m: CAPACITY[m])
+
+
+def split(sizes: list[int], studies: list[list[list[int]]], capacity: int) -> list[list[int]]:
+    """Pack instance indexes into volumes of `capacity` bytes, keeping the order.
+
+    `studies` holds, per study, its series, each a list of instance indexes. A study goes
+    whole onto the current volume if it fits there, else onto a new one if it fits a volume;
+    otherwise its series are placed the same way, and a series larger than a volume is cut.
+    """
+    volumes: list[list[int]] = [[]]
+    free = capacity
+
+    def new_volume() -> None:
+        nonlocal free
+        if volumes[-1]:
+            volumes.append([])
+            free = capacity
+
+    def place(group: list[int]) -> bool:
+        nonlocal free
+        need = sum(sizes[i] for i in group)
+        if need > free and need <= capacity:
+            new_volume()
+        if need <= free:
+            volumes[-1].extend(group)
+            free -= need
+            return True
+        return False
+
+    for series_list in studies:
+        if place([i for s in series_list for i in s]):
+            continue
+        for series in series_list:
+            if place(series):
+                continue
+            for i in series:           # one series larger than a whole volume
+                if sizes[i] > free:
+                    new_volume()
+                volumes[-1].append(i)
+                free -= sizes[i]
+    return [v for v in volumes if v]
+
+
+def group(instances: list[Instance]) -> list[list[list[int]]]:
+    """Instance indexes per study, per series, in the order they were met."""
+    studies: OrderedDict[str, OrderedDict[str, list[int]]] = OrderedDict()
+    for n, inst in enumerate(instances):
+        studies.setdefault(inst.study_uid, OrderedDict()) \
+            .setdefault(inst.series_uid, []).append(n)
+    return [list(series.values()) for series in studies.values()]
+
+
+def make_plan(instances: list[Instance], requested_media: str, requested_profile: str,
+              available: list[str]) -> Plan:
+    """Medium, profile and volumes for `instances`."""
+    def profile_for(media: str) -> str:
+        return DEFAULT_PROFILE[media] if requested_profile == "auto" else requested_profile
+
+    # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
+    media = choose_media(requested_media, available,
+                         lambda m: sum(footprint(i, profile_for(m)) for i in instances))
+    profile = profile_for(media)
+    if media not in PROFILE_MEDIA[profile]:
+        raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
+                          "choose a matching profile or media.profile \"auto\"")
+    sizes = [footprint(i, profile) for i in instances]
+    too_big = [i.rel for i, size in zip(instances, sizes, strict=True) if size > usable(media)]
+    if too_big:
+        raise JobHeld(f"Some files are each larger than a whole {media.upper()}, so they cannot "
+                      "be put on this medium. Choose a larger medium (media.type), then retry.",
+                      too_big)
+    volumes = split(sizes, group(instances), usable(media))
+    estimated = [VOLUME_OVERHEAD + sum(sizes[i] for i in v) for v in volumes]
+    return Plan(media, profile, volumes, estimated)
 
 
 def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
     gathered = ctx.load("gather")
-    media = choose_media(manifest.media_type, [d.media for d in ctx.config.drives])
-    profile = manifest.media_profile
-    if profile == "auto":
-        profile = DEFAULT_PROFILE[media]
-    if media not in PROFILE_MEDIA[profile]:
-        raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
-                          "choose a matching profile or media.profile \"auto\"")
-    total = _EXTRAS + sum(estimated_size(i, profile) for i in gathered.instances)
-    capacity = int(CAPACITY[media] * _MARGIN)
-    if total > capacity:
-        raise JobHeld(f"The images need about {total // MB} MB but one {media.upper()} holds "
-                      f"about {capacity // MB} MB. Choose a larger medium (media.type) for this "
-                      "job, then retry.")
-    ctx.save(Plan(media, profile, [list(range(len(gathered.instances)))], [total]))
+    made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
+                     writer_media(ctx.config))
+    ctx.save(made)
+    ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")

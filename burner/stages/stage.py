@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 NAME = "stage"
 LANE = "prepare"
 DESCRIPTOR = "README"   # the conformant File-set Descriptor (README.TXT cannot be a File ID)
+DISCSET = "DISCSET.TXT"
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,52 @@ def _person_name(text: str) -> str:
     return " ".join(parts[1:2] + parts[:1] + parts[2:]) if parts else text
 
 
-def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int, count: int,
-                    media: str) -> None:
+def _series_summaries(entries: list) -> dict[str, dict]:
+    """Per series: number, modality, description and how many objects, in order."""
+    series: OrderedDict[str, dict] = OrderedDict()
+    for e in entries:
+        inst = e.instance
+        row = series.setdefault(inst.series_uid, {
+            "study": inst.study_uid, "number": str(inst.get("SeriesNumber") or ""),
+            "modality": str(inst.get("Modality") or "OT"),
+            "description": str(inst.get("SeriesDescription") or ""), "count": 0})
+        row["count"] += 1
+    return series
+
+
+def _discs(numbers: list[int]) -> str:
+    """[2] -> "disc 2"; [1, 3, 4] -> "discs 1, 3 and 4"; [] -> ""."""
+    if not numbers:
+        return ""
+    if len(numbers) == 1:
+        return f"disc {numbers[0]}"
+    return "discs " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+
+
+def disc_set(sets: list[fileset.FileSet]) -> list[dict]:
+    """What every volume of a set holds, exam by exam and series by series (DISCSET.TXT)."""
+    where: dict[str, list[int]] = {}
+    totals: dict[str, int] = {}
+    per_volume = [_series_summaries(fs.entries) for fs in sets]
+    for index, series in enumerate(per_volume, 1):
+        for uid, row in series.items():
+            where.setdefault(uid, []).append(index)
+            totals[uid] = totals.get(uid, 0) + row["count"]
+    out = []
+    for index, (fs, series) in enumerate(zip(sets, per_volume, strict=True), 1):
+        exams = study_summaries(fs.entries)
+        for exam, uid in zip(exams, dict.fromkeys(e.instance.study_uid for e in fs.entries),
+                             strict=True):
+            exam["series"] = [dict(row, total=totals[s_uid],
+                                   elsewhere=_discs([v for v in where[s_uid] if v != index]))
+                              for s_uid, row in series.items() if row["study"] == uid]
+        out.append({"index": index, "fileset_id": fs.fileset_id, "exams": exams})
+    return out
+
+
+def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int,
+                    discs: list[dict], media: str) -> list[str]:
+    """README.TXT (+ its File-set Descriptor copy), INDEX.HTM and, for a set, DISCSET.TXT."""
     manifest = ctx.load("validate")
     context = {
         "patient_name": _person_name(manifest.patient_name),
@@ -78,7 +123,9 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
         "profile": fs.profile,
         "studies": study_summaries(fs.entries),
         "volume_index": index,
-        "volume_count": count,
+        "volume_count": len(discs),
+        "discs": discs,
+        "job_id": ctx.job_id,
         "medium_word": "USB stick" if media == "usb" else "disc",
     }
     readme = render("README.TXT", **context)
@@ -87,37 +134,59 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
     (tree / DESCRIPTOR).write_bytes(
         readme.replace("\n", "\r\n").encode("latin-1", errors="replace"))
     write_text(tree / "INDEX.HTM", render("INDEX.HTM", **context))
+    written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
+    if len(discs) > 1:
+        write_text(tree / DISCSET, render(DISCSET, **context), crlf=True)
+        written.append(DISCSET)
+    return written
+
+
+def _build_volume(ctx: JobContext, index: int, count: int, instances: list,
+                  profile: str) -> fileset.FileSet:
+    tree = ctx.out() / f"vol{index}"
+    tree.mkdir(parents=True)
+    fid = make_fileset_id(ctx.job_id if count == 1 else f"{ctx.job_id[:13]}_{index}")
+    half = len(instances) // 2
+
+    def progress(n: int) -> None:
+        if n == half:
+            ctx.checkpoint("stage")
+
+    return fileset.build(tree, instances, profile=profile, fileset_id=fid,
+                         descriptor=DESCRIPTOR, progress=progress)
 
 
 def run(ctx: JobContext) -> None:
     gathered = ctx.load("gather")
     plan = ctx.load("plan")
-    volumes = []
-    refused: list[tuple[str, str]] = []
     count = len(plan.volumes)
+    refused: list[tuple[str, str]] = []
+    sets: list[fileset.FileSet] = []
+    on_earlier: dict[str, int] = {}       # SOP Instance UID -> the volume that holds it
     for index, members in enumerate(plan.volumes, 1):
-        tree = ctx.out() / f"vol{index}"
-        tree.mkdir(parents=True)
-        fid = make_fileset_id(ctx.job_id if count == 1 else f"{ctx.job_id[:13]}_{index}")
-        instances = [gathered.instances[i] for i in members]
-        half = len(instances) // 2
-
-        def progress(n: int, half: int = half) -> None:
-            if n == half:
-                ctx.checkpoint("stage")
-
-        fs = fileset.build(tree, instances, profile=plan.profile, fileset_id=fid,
-                           descriptor=DESCRIPTOR, progress=progress)
+        instances = []
+        for inst in (gathered.instances[i] for i in members):
+            if inst.sop_instance in on_earlier:
+                refused.append((inst.rel, "the same object (SOP Instance UID) is already on "
+                                          f"disc {on_earlier[inst.sop_instance]}"))
+            else:
+                instances.append(inst)
+        fs = _build_volume(ctx, index, count, instances, plan.profile)
         refused += fs.refused
         if not fs.entries:
-            raise JobHeld("None of the job's files could be put on a disc.",
+            raise JobHeld(f"None of the files planned for disc {index} could be put on it.",
                           [f"{rel}: {why}" for rel, why in refused])
-        write_documents(tree, ctx, fs, index, count, plan.media)
+        on_earlier.update((e.instance.sop_instance, index) for e in fs.entries)
+        sets.append(fs)
+    discs = disc_set(sets)
+    volumes = []
+    for index, fs in enumerate(sets, 1):
+        tree = ctx.out() / f"vol{index}"
         hashes = dict(fs.hashes)
-        for name in ("DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"):
+        for name in write_documents(tree, ctx, fs, index, discs, plan.media):
             hashes[name] = checksums.sha256_file(tree / name)[0]
         checksums.write_list(tree / checksums.LIST_NAME, hashes.items())
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
                                     plan.profile, len(hashes) + 1, size))
-    ctx.save({"volumes": volumes, "refused": refused})
+    ctx.save({"volumes": volumes, "refused": refused, "discs": discs})

@@ -19,7 +19,7 @@ def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
     plan = ctx.load("plan")
     images = ctx.load("master")
-    writer = writer_for(ctx.config, plan.media, ctx.job_id)
+    writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer)
     have = {(r["volume"], r["copy"]) for r in ctx.db.copies(ctx.job_id)}
     for image in images:
         for copy in range(1, manifest.media_copies + 1):
