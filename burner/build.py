@@ -77,7 +77,7 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     outcome.problems = [f"{r}: {w}" for r, w in gathered.refused + staged["refused"]]
     for vol, image in zip(staged["volumes"], ctx.load("master"), strict=True):
         tree = out_dir / f"vol{vol.index}"
-        iso_path = out_dir / f"vol{vol.index}.iso"
+        iso_path = out_dir / f"vol{vol.index}{image.path.suffix}"
         for src, dest in ((vol.tree, tree), (image.path, iso_path)):
             if dest.is_dir():
                 shutil.rmtree(dest)

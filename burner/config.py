@@ -91,9 +91,11 @@ def _drive(base: Path, item: dict) -> DriveConfig:
     device = str(item.get("device", ""))
     if not device:
         raise JobRejected("configuration: every [[drives]] entry needs a device")
+    media = str(item.get("media", "dvd"))
     if device.startswith("stdio:"):
         device = "stdio:" + str(_resolve(base, device[len("stdio:"):]))
-    media = str(item.get("media", "dvd"))
+    elif media == "usb" and device != "auto":
+        device = str(_resolve(base, device))   # a /dev path, or a file standing in for a stick
     if media not in MEDIA_TYPES:
         raise JobRejected(f"configuration: drive media must be one of {', '.join(MEDIA_TYPES)}")
     return DriveConfig(

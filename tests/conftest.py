@@ -10,11 +10,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from burner import synth
 
@@ -44,6 +46,35 @@ FAKE_XORRISO = Path(__file__).with_name("fake_xorriso.sh")
 # Variables of the station's process that a test sets on purpose and must not inherit.
 _STATION_VARS = ("BURNER_CONFIG", "BURNER_HOME", "BURNER_PAUSE_AT", "BURNER_PAUSE_SECONDS",
                  "FAKE_XORRISO_FAULT", "REAL_XORRISO")
+
+
+# --- validators ------------------------------------------------------------------------------
+
+
+def run_tool(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a validator; its stdout and stderr come back as text (never raises on exit code)."""
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, errors="replace",
+                          timeout=300, check=False)
+
+
+def output_of(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def error_lines(output: str) -> list[str]:
+    """dicom3tools' error lines."""
+    return [line for line in output.splitlines() if line.startswith("Error")]
+
+
+def dcmtk_errors(output: str) -> list[str]:
+    """DCMTK's error and fatal lines ("E: ...", "F: ...")."""
+    return [line for line in output.splitlines() if line.startswith(("E:", "F:"))]
+
+
+def quiet_read(path: Path, **kwargs: object) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, **kwargs)
 
 
 def study_patient() -> synth.Patient:
@@ -91,6 +122,7 @@ class StationDir:
     xorriso: str
     max_attempts: int = 3
     rescan_seconds: float = 1.0
+    drive_media: str = "dvd"
 
     @property
     def data_dir(self) -> Path:
@@ -123,7 +155,7 @@ class StationDir:
             "[spool]", f"rescan_seconds = {self.rescan_seconds}",
             "[job]", f"max_attempts = {self.max_attempts}", "retry_delay_seconds = 0.1",
             "[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
-            'media = "dvd"', "auto_load_blank = true",
+            f"media = {q(self.drive_media)}", "auto_load_blank = true",
             "[tools]", f"xorriso = {q(self.xorriso)}", ""]), encoding="utf-8")
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import numpy as np
 import pydicom
 import pydicom.data
 import pytest
-from conftest import require_tool
+from conftest import dcmtk_errors, error_lines, output_of, quiet_read, require_tool, run_tool
 from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 from pydicom.uid import (
@@ -119,32 +118,6 @@ EXTENDED_REQUIRED_KEYS = {"IMAGE": ("Rows", "Columns")}
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def run_tool(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a validator; its stdout and stderr come back as text (never raises on exit code)."""
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, errors="replace",
-                          timeout=300, check=False)
-
-
-def output_of(proc: subprocess.CompletedProcess[str]) -> str:
-    return proc.stdout + proc.stderr
-
-
-def error_lines(output: str) -> list[str]:
-    """dicom3tools' error lines."""
-    return [line for line in output.splitlines() if line.startswith("Error")]
-
-
-def dcmtk_errors(output: str) -> list[str]:
-    """DCMTK's error and fatal lines ("E: ...", "F: ...")."""
-    return [line for line in output.splitlines() if line.startswith(("E:", "F:"))]
-
-
-def quiet_read(path: Path, **kwargs: object) -> Dataset:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(path, **kwargs)
 
 
 def write_job_json(job_dir: Path, patient: Patient, media: str) -> None:

@@ -117,6 +117,10 @@ def writer_for(config: Config, media: str, job_id: str, name: str | None = None)
         return ImageFolderWriter(config.images_dir / job_id)
     for drive in config.drives:
         if (name is None or drive.name == name) and takes(drive, media):
+            if media == "usb":
+                from burner.media.usb import UsbWriter  # usb.py builds on this module
+
+                return UsbWriter(drive.name, drive.device, config.media_dir / job_id)
             return OpticalWriter(drive, config.xorriso, config.media_dir / job_id)
     raise JobHeld(f"No writer for a {media.upper()} is set up at this station. Ask a "
                   "technician to configure one, or change media.type for this job and retry.")
