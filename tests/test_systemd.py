@@ -183,3 +183,17 @@ def test_require_tool_fails_under_ci_and_skips_locally(monkeypatch, tmp_path, ci
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="no-such-tool-here is not installed"):
         require_tool("no-such-tool-here")
+
+
+def test_the_usb_drop_in_verifies_with_the_unit(tmp_path):
+    """systemd/burner-usb.conf, applied as a drop-in, keeps the unit valid."""
+    drop_in = (SYSTEMD / "burner-usb.conf").read_text(encoding="utf-8")
+    added = [line for line in drop_in.splitlines()
+             if line and not line.startswith(("#", "["))]
+    assert "DeviceAllow=block-sd rw" in added and "SupplementaryGroups=disk" in added
+    unit = unit_copy(tmp_path)
+    service_d = tmp_path / "burner.service.d"
+    service_d.mkdir()
+    (service_d / "usb.conf").write_text(drop_in, encoding="utf-8")
+    output = verify(unit)
+    assert [line for line in output.splitlines() if "usb.conf" in line] == []
