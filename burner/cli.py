@@ -355,16 +355,12 @@ def verify(medium: str, as_json: bool) -> None:
 @cli.command()
 @pass_app
 def drives(app: App) -> None:
-    """List the configured drives with their media, and the drives the system has."""
-    from burner.media.optical import OpticalDrive, discover_drives
+    """List the configured writers with what is in them, and the drives the system has."""
+    from burner.media.optical import discover_drives
+    from burner.media.writers import writer_status
 
     for d in app.config.drives:
-        try:
-            st = OpticalDrive(d.device, app.config.xorriso).status()
-            state = "blank" if st.blank else ("written" if st.present else "empty")
-            click.echo(f"{d.name}: {d.device} ({d.media}) - {st.media_type or 'no disc'}, {state}")
-        except BurnerError as exc:
-            click.echo(f"{d.name}: {d.device} ({d.media}) - {exc}")
+        click.echo(f"{d.name}: {d.device} ({d.media}) - {writer_status(app.config, d)[1]}")
     for info in discover_drives(app.config.xorriso):
         click.echo(f"system drive: {info.address} {info.vendor} {info.model}")
 

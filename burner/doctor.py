@@ -7,8 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 from burner.config import Config
-from burner.errors import BurnerError
-from burner.media.optical import OpticalDrive
+from burner.media.writers import writer_status
 
 
 def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
@@ -24,9 +23,11 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
     yield os.access(spool, os.W_OK), f"spool {spool} is writable"
     if not config.drives:
         yield False, "no drives configured: add a [[drives]] entry"
+    if any(d.media == "usb" for d in config.drives):
+        for tool in ("mkfs.fat", "mcopy"):
+            found = shutil.which(tool)
+            yield found is not None, f"{tool} (USB sticks): " + (
+                found or "missing: apt-get install dosfstools mtools")
     for d in config.drives:
-        try:
-            st = OpticalDrive(d.device, config.xorriso).status()
-            yield True, f"drive {d.name} ({d.device}): {st.media_type or 'no disc'}"
-        except BurnerError as exc:
-            yield False, f"drive {d.name} ({d.device}): {exc}"
+        ok, text = writer_status(config, d)
+        yield ok, f"writer {d.name} ({d.device}, {d.media}): {text}"

@@ -174,3 +174,13 @@ def test_jobs_go_to_the_writer_that_takes_their_medium(tmp_path: Path) -> None:
     assert [c["drive"] for c in dvd["copies"]] == ["dvd0"]
     assert Path(dvd["copies"][0]["medium"]).suffix == ".iso"
     assert check_medium(Path(dvd["copies"][0]["medium"])).ok
+
+
+def test_drives_and_doctor_describe_the_usb_writer(tmp_path: Path) -> None:
+    st = UsbStation(tmp_path)
+    drives = subprocess.run(st.burner("drives"), capture_output=True, text=True, timeout=60)
+    assert drives.returncode == 0, drives.stderr
+    assert "usb0" in drives.stdout and "stand-in stick file of 268 MB" in drives.stdout
+    doctor = subprocess.run(st.burner("doctor"), capture_output=True, text=True, timeout=60)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "mkfs.fat (USB sticks)" in doctor.stdout

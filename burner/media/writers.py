@@ -124,3 +124,26 @@ def writer_for(config: Config, media: str, job_id: str, name: str | None = None)
             return OpticalWriter(drive, config.xorriso, config.media_dir / job_id)
     raise JobHeld(f"No writer for a {media.upper()} is set up at this station. Ask a "
                   "technician to configure one, or change media.type for this job and retry.")
+
+
+def writer_status(config: Config, drive: DriveConfig) -> tuple[bool, str]:
+    """(usable, what is in it) for `burner drives` and `burner doctor`."""
+    try:
+        if drive.media == "usb":
+            from burner.media.usb import list_block_devices
+
+            if drive.device == "auto":
+                sticks = [d for d in list_block_devices() if d.removable and d.usb
+                          and d.size_bytes > 0]
+                names = ", ".join(d.describe() for d in sticks) or "no stick plugged in"
+                return True, f"USB port: {names}"
+            path = Path(drive.device)
+            if path.is_file():
+                return True, f"stand-in stick file of {path.stat().st_size // 1_000_000} MB"
+            return path.exists(), "USB device present" if path.exists() else "nothing at " \
+                + drive.device
+        st = OpticalDrive(drive.device, config.xorriso).status()
+        state = "blank" if st.blank else ("written" if st.present else "empty")
+        return True, f"{st.media_type or 'no disc'}, {state}"
+    except DeviceError as exc:
+        return False, str(exc)
