@@ -22,6 +22,7 @@ class DriveConfig:
     device: str
     media: str = "dvd"
     auto_load_blank: bool = False
+    capacity_mb: int | None = None   # e.g. 650 for 74-minute CD-Rs; else the medium's standard
 
     @property
     def is_stdio(self) -> bool:
@@ -85,7 +86,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _drive(base: Path, item: dict) -> DriveConfig:
-    unknown = set(item) - {"name", "device", "media", "auto_load_blank"}
+    unknown = set(item) - {"name", "device", "media", "auto_load_blank", "capacity_mb"}
     if unknown:
         raise JobRejected(f"configuration: unknown drive setting(s) {sorted(unknown)}")
     device = str(item.get("device", ""))
@@ -103,6 +104,7 @@ def _drive(base: Path, item: dict) -> DriveConfig:
         device=device,
         media=media,
         auto_load_blank=bool(item.get("auto_load_blank", False)),
+        capacity_mb=int(item["capacity_mb"]) if "capacity_mb" in item else None,
     )
 
 

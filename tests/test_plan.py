@@ -79,3 +79,21 @@ def test_a_profile_that_does_not_fit_the_medium_is_rejected(tmp_path: Path) -> N
     outcome = build_job(load_config(None), job, tmp_path / "out")
     assert outcome.exit_code == 2
     assert "cannot be written to a CD" in outcome.problems[0]
+
+
+def test_a_writers_own_capacity_counts(tmp_path: Path) -> None:
+    """A station with 650 MB CD-Rs splits at 650 MB; a stick stand-in counts with its size."""
+    stick = tmp_path / "stick.img"
+    with open(stick, "wb") as fp:
+        fp.truncate(64 * MB)
+    cfg = tmp_path / "burner.toml"
+    cfg.write_text(f'[station]\ndata_dir = {json.dumps(str(tmp_path))}\n'
+                   '[[drives]]\nname = "cd74"\ndevice = "stdio:cd.img"\nmedia = "cd"\n'
+                   'capacity_mb = 650\n'
+                   f'[[drives]]\nname = "usb"\ndevice = {json.dumps(str(stick))}\n'
+                   'media = "usb"\n')
+    caps = plan.writer_capacities(load_config(cfg))
+    assert caps == {"cd": 650 * MB, "usb": 62 * MB}
+    assert choose_media("auto", ["cd", "usb"], lambda m: 100 * MB, caps) == "cd"
+    assert choose_media("auto", ["cd", "usb"], lambda m: 700 * MB, caps) == "cd", \
+        "nothing holds it whole: the medium with the most room, split"

@@ -486,3 +486,20 @@ def test_retry_of_an_identity_hold_starts_over(tmp_path: Path) -> None:
     assert station.cli("run", "--once").returncode == 0
     assert station.where("H1") == ["held"], "still the wrong patient: held again, not burned"
     nothing_written(station, "H1")
+
+
+def test_media_iso_leaves_verified_images_in_the_output_folder(station: StationDir) -> None:
+    job_dir = station.add_job("ISO1", copies=1)
+    manifest = json.loads((job_dir / "job.json").read_text())
+    manifest["media"]["type"] = "iso"
+    (job_dir / "job.json").write_text(json.dumps(manifest))
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("ISO1") == ["done"]
+    result = read_result(station, "ISO1")
+    (copy,) = result["copies"]
+    image = Path(copy["medium"])
+    assert image.parent == station.data_dir / "images" / "ISO1"
+    assert sha256_prefix(image, result["volumes"][0]["bytes"]) == result["volumes"][0]["sha256"]
+    assert station.cli("verify", str(image)).returncode == 0
+    assert not station.drive.exists(), "no disc was burned"

@@ -102,6 +102,9 @@ def test_a_usb_job_makes_a_clean_fat32_stick(tmp_path: Path) -> None:
 
     out = output_of(run_tool(["dciodvfy", str(read_back / "DICOMDIR")]))
     assert error_lines(out) == [], out
+    files = sorted(str(p) for p in (read_back / "DICOM").rglob("*") if p.is_file())
+    out = output_of(run_tool([require_tool("dcentvfy"), *files]))
+    assert error_lines(out) == [], out
     check = tmp_path / "dcmtk"
     check.mkdir()
     (check / "DICOM").symlink_to(read_back / "DICOM")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.dicom.headers import Instance
@@ -65,8 +66,12 @@ def footprint(inst: Instance, profile: str) -> int:
     return -(-size // SECTOR) * SECTOR + FILE_OVERHEAD
 
 
-def usable(media: str) -> int:
-    return CAPACITY[media] - VOLUME_OVERHEAD
+Capacities = dict[str, int]
+
+
+def usable(media: str, capacities: Capacities | None = None) -> int:
+    """Bytes of objects a volume of `media` takes (its capacity less the volume's own files)."""
+    return (capacities or {}).get(media, CAPACITY[media]) - VOLUME_OVERHEAD
 
 
 def writer_media(config: Config) -> list[str]:
@@ -75,15 +80,31 @@ def writer_media(config: Config) -> list[str]:
     return [m for m in MEDIA_ORDER if m in have]
 
 
-def choose_media(requested: str, available: list[str], total_for: Callable[[str], int]) -> str:
+def writer_capacities(config: Config) -> Capacities:
+    """Capacities the station knows better than the standard: a drive's capacity_mb, a stick
+    stand-in's size. With several writers of one medium, the smallest counts."""
+    known: Capacities = {}
+    for d in config.drives:
+        size = None
+        if d.capacity_mb:
+            size = d.capacity_mb * MB
+        elif d.media == "usb" and d.device != "auto" and Path(d.device).is_file():
+            size = Path(d.device).stat().st_size - 2 * MB   # partition table and FAT
+        if size is not None:
+            known[d.media] = min(size, known.get(d.media, size))
+    return known
+
+
+def choose_media(requested: str, available: list[str], total_for: Callable[[str], int],
+                 capacities: Capacities | None = None) -> str:
     """The requested medium, or for "auto" the smallest available one that holds the release
     (`total_for(medium)` bytes) in one piece; the largest available one, split, if none does."""
     if requested != "auto":
         return requested
     if not available:
         return "iso"
-    fitting = [m for m in available if total_for(m) <= usable(m)]
-    return fitting[0] if fitting else max(available, key=lambda m: CAPACITY[m])
+    fitting = [m for m in available if total_for(m) <= usable(m, capacities)]
+    return fitting[0] if fitting else max(available, key=lambda m: usable(m, capacities))
 
 
 def split(sizes: list[int], studies: list[list[list[int]]], capacity: int) -> list[list[int]]:
@@ -137,25 +158,27 @@ def group(instances: list[Instance]) -> list[list[list[int]]]:
 
 
 def make_plan(instances: list[Instance], requested_media: str, requested_profile: str,
-              available: list[str]) -> Plan:
+              available: list[str], capacities: Capacities | None = None) -> Plan:
     """Medium, profile and volumes for `instances`."""
     def profile_for(media: str) -> str:
         return DEFAULT_PROFILE[media] if requested_profile == "auto" else requested_profile
 
     # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
     media = choose_media(requested_media, available,
-                         lambda m: sum(footprint(i, profile_for(m)) for i in instances))
+                         lambda m: sum(footprint(i, profile_for(m)) for i in instances),
+                         capacities)
+    room = usable(media, capacities)
     profile = profile_for(media)
     if media not in PROFILE_MEDIA[profile]:
         raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
                           "choose a matching profile or media.profile \"auto\"")
     sizes = [footprint(i, profile) for i in instances]
-    too_big = [i.rel for i, size in zip(instances, sizes, strict=True) if size > usable(media)]
+    too_big = [i.rel for i, size in zip(instances, sizes, strict=True) if size > room]
     if too_big:
         raise JobHeld(f"Some files are each larger than a whole {media.upper()}, so they cannot "
                       "be put on this medium. Choose a larger medium (media.type), then retry.",
                       too_big)
-    volumes = split(sizes, group(instances), usable(media))
+    volumes = split(sizes, group(instances), room)
     estimated = [VOLUME_OVERHEAD + sum(sizes[i] for i in v) for v in volumes]
     return Plan(media, profile, volumes, estimated)
 
@@ -164,7 +187,7 @@ def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
     gathered = ctx.load("gather")
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
-                     writer_media(ctx.config))
+                     writer_media(ctx.config), writer_capacities(ctx.config))
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")
