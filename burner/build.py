@@ -9,6 +9,8 @@ from pathlib import Path
 from burner.config import Config
 from burner.errors import JobHeld, JobRejected
 from burner.pipeline import STAGES, JobContext, run_stage
+from burner.printout.deliver import render_all
+from burner.printout.sheet import sheet_for
 from burner.spool import Spool
 from burner.state import StateDB
 
@@ -22,6 +24,7 @@ class BuildOutcome:
     rejected: bool = False
     problems: list[str] = field(default_factory=list)
     volumes: list[dict] = field(default_factory=list)
+    prints: dict = field(default_factory=lambda: {"cover": None, "labels": []})
 
     @property
     def exit_code(self) -> int:
@@ -29,7 +32,7 @@ class BuildOutcome:
 
     def as_dict(self) -> dict:
         return {"job_id": self.job_id, "held": self.held, "problems": self.problems,
-                "volumes": self.volumes, "prints": {"cover": None, "labels": []}}
+                "volumes": self.volumes, "prints": self.prints}
 
     def summary(self) -> str:
         lines = []
@@ -43,6 +46,9 @@ class BuildOutcome:
             lines.append(f"  disc {v['index']} of {v['count']}: {v['image']} "
                          f"({v['bytes'] // 1_000_000} MB, {v['profile']})")
             lines.append(f"    files: {v['tree']}")
+        if self.prints["cover"]:
+            lines.append(f"  cover sheet: {self.prints['cover']}")
+            lines += [f"  label: {p}" for p in self.prints["labels"]]
         lines += [f"  problem: {p}" for p in self.problems]
         return "\n".join(lines)
 
@@ -75,6 +81,7 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     staged = ctx.load("stage")
     outcome.job_id = manifest.job_id
     outcome.problems = [f"{r}: {w}" for r, w in gathered.refused + staged["refused"]]
+    sheet = sheet_for(ctx)    # while the staged trees are still where the stages left them
     for vol, image in zip(staged["volumes"], ctx.load("master"), strict=True):
         tree = out_dir / f"vol{vol.index}"
         iso_path = out_dir / f"vol{vol.index}{image.path.suffix}"
@@ -86,4 +93,8 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
             "index": vol.index, "count": vol.count, "tree": str(tree), "image": str(iso_path),
             "sha256": image.sha256, "bytes": image.bytes, "media": plan.media,
             "profile": plan.profile})
+    printouts = render_all(sheet, out_dir)
+    outcome.prints = {"cover": str(printouts[0].path),
+                      "labels": [str(p.path) for p in printouts if p.kind == "label"],
+                      "inserts": [str(p.path) for p in printouts if p.kind == "insert"]}
     return outcome

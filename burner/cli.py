@@ -201,9 +201,10 @@ def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | No
     folder = spool.path(where, name)
     reason = (folder / REASON).read_text(errors="replace") if (folder / REASON).is_file() else ""
     result = folder / "result.json"
-    left_off = json.loads(result.read_text()).get("problems", []) \
-        if where == "done" and result.is_file() else []
+    outcome = json.loads(result.read_text()) if where == "done" and result.is_file() else {}
+    left_off = outcome.get("problems", [])
     return {"job_id": name, "folder": where, "left_off": left_off,
+            "printing": outcome.get("printing", ""),
             "state": row.state if row else where,
             "stage": row.stage if row else "",
             "attempts": row.attempts if row else 0,
@@ -243,6 +244,8 @@ def status(app: App, as_json: bool) -> None:
             if job["left_off"]:
                 line += (f"; {len(job['left_off'])} file(s) left off the disc, "
                          "listed in result.json")
+            if job["printing"] == "pending":
+                line += f"; printing pending (burner reprint {job['job_id']})"
         else:
             line = f"  {job['job_id']:<24} {job['state']:<9} {job['stage']}"
         click.echo(line)
@@ -322,6 +325,40 @@ def cancel(app: App, job_id: str, by: str) -> None:
         click.echo(f"{job_id}: will stop before its next step (a disc being burned is finished)")
     else:
         raise JobRejected(f"job {job_id} is already {where}; nothing to cancel")
+
+
+@cli.command()
+@click.argument("job_id", type=JOB)
+@click.option("--label", "labels", is_flag=True, help="Only the disc labels (or stick "
+              "stickers) and jewel-case inserts.")
+@click.option("--cover", "cover", is_flag=True, help="Only the cover sheet.")
+@pass_app
+def reprint(app: App, job_id: str, labels: bool, cover: bool) -> None:
+    """Print a finished job's cover sheet and labels again (after a printer fault, or a spare)."""
+    from burner.printout import deliver
+    from burner.printout.cups import PrinterError
+
+    found = app.spool.locate(job_id)
+    if found is None or found[0] not in ("done", "active"):
+        raise JobRejected(f"there is no finished job called {job_id} (only jobs in done/ or "
+                          "active/ have printouts)")
+    where, job_dir = found
+    kinds = tuple(k for k, on in (("cover", cover), ("label", labels), ("insert", labels))
+                  if on) or deliver.KINDS
+    with app.db() as db:
+        sent = deliver.reprint(app.config, db, job_id, job_dir, kinds)
+        result = job_dir / "result.json"
+        if where == "done" and result.is_file():
+            outcome = json.loads(result.read_text())
+            outcome.update(deliver.summary(db.prints(job_id)))
+            write_atomic(result, json.dumps(outcome, indent=2).encode("utf-8"))
+    for item, state, detail in sent:
+        click.echo(f"{job_id} {item}: {state} - {detail}")
+    failed = [item for item, state, _ in sent if state != "printed"]
+    if failed:
+        raise PrinterError(f"{', '.join(failed)} of job {job_id} could not be printed; the "
+                           f"printing stays pending. Check the printer, then run: burner "
+                           f"reprint {job_id}")
 
 
 @cli.command()

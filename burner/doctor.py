@@ -31,3 +31,22 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
     for d in config.drives:
         ok, text = writer_status(config, d)
         yield ok, f"writer {d.name} ({d.device}, {d.media}): {text}"
+    yield from printer_checks(config)
+
+
+def printer_checks(config: Config) -> Iterator[tuple[bool, str]]:
+    """The printing mode and, for CUPS, every configured queue."""
+    from burner.printout.cups import queue_status
+
+    how = config.printing.get("mode", "folder")
+    if how != "cups":
+        yield True, f"printing: mode {how}"
+        return
+    server = config.printing.get("server") or None
+    for key in ("cover_queue", "label_queue", "insert_queue"):
+        queue = config.printing.get(key)
+        if queue:
+            ok, text = queue_status(queue, server)
+            yield ok, f"printer {key} {queue}: {text}"
+        elif key != "insert_queue":
+            yield False, f"printing: mode cups needs {key} in [printing]"

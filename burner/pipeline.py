@@ -27,6 +27,7 @@ from burner.stages import (
     identity,
     master,
     plan,
+    printout,
     stage,
     validate,
     verify,
@@ -37,7 +38,8 @@ from burner.state import JobState, StateDB
 log = logging.getLogger("burner.pipeline")
 
 # The order of the pipeline. "prepare" stages run while the drive burns another job.
-STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify, done]
+STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify,
+                            printout, done]
 
 
 @dataclass

@@ -47,7 +47,22 @@ CREATE TABLE IF NOT EXISTS copies (
     at REAL NOT NULL,
     PRIMARY KEY (job_id, volume, copy)
 );
+CREATE TABLE IF NOT EXISTS prints (
+    job_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    path TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    PRIMARY KEY (job_id, item)
+);
 """
+
+
+class PrintState(StrEnum):
+    PRINTED = "printed"      # handed to the printer (a CUPS queue, or the prints folder)
+    PENDING = "pending"      # the printer failed: waits for `burner reprint`
+    FAILED = "failed"        # the PDF could not be made
 
 
 class JobState(StrEnum):
@@ -116,6 +131,7 @@ class StateDB:
         now = time.time()
         with self._tx() as c:
             c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
+            c.execute("DELETE FROM prints WHERE job_id=?", (job_id,))
             c.execute(
                 "INSERT OR REPLACE INTO jobs (job_id, state, station, created, updated) "
                 "VALUES (?,?,?,?,?)", (job_id, JobState.ACTIVE, station, now, now))
@@ -166,6 +182,7 @@ class StateDB:
                       "WHERE job_id=?",
                       (JobState.ACTIVE, time.time(), job_id))
             c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
+            c.execute("DELETE FROM prints WHERE job_id=?", (job_id,))
             self._log(c, job_id, "", "reset")
 
     def resume(self, job_id: str) -> None:
@@ -197,6 +214,22 @@ class StateDB:
     def copies(self, job_id: str) -> list[sqlite3.Row]:
         return list(self._conn.execute(
             "SELECT * FROM copies WHERE job_id=? ORDER BY volume, copy", (job_id,)))
+
+    def record_print(self, job_id: str, item: str, path: str, state: PrintState,
+                     detail: str = "") -> None:
+        """The outcome of printing one item of a job (cover, label1, ...), replacing the last."""
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO prints VALUES (?,?,?,?,?,?)",
+                      (job_id, item, path, state, detail, time.time()))
+            self._log(c, job_id, "print", f"{item} {state}", detail)
+
+    def clear_prints(self, job_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM prints WHERE job_id=?", (job_id,))
+
+    def prints(self, job_id: str) -> list[sqlite3.Row]:
+        return list(self._conn.execute(
+            "SELECT * FROM prints WHERE job_id=? ORDER BY item", (job_id,)))
 
     def history(self, job_id: str) -> list[sqlite3.Row]:
         return list(self._conn.execute(

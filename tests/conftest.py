@@ -210,3 +210,27 @@ def new_station(root: Path, *, xorriso: str | None = None, **kwargs) -> StationD
 def station(tmp_path: Path) -> StationDir:
     """A station with one `stdio:` drive that loads blanks itself, in tmp_path."""
     return new_station(tmp_path / "station")
+
+
+# --- a private CUPS scheduler with a cups-pdf queue (tests/cups_server.py) ------------------
+
+
+@pytest.fixture(scope="session")
+def cups_server():
+    """A running private cupsd with the cups-pdf queue "PDF"; stopped and removed at the end.
+    Skipped locally without cupsd/cups-pdf/root, a failure under CI=true."""
+    from cups_server import CupsServer, missing
+
+    for tool in ("cupsd", "lpadmin", "lp", "lpstat", "cupsenable"):
+        require_tool(tool)
+    why = missing()   # cups-pdf, root
+    if why:
+        if on_ci():
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    server = CupsServer.create()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -425,7 +425,7 @@ def test_service_picks_up_a_job_dropped_later(tmp_path: Path) -> None:
 def test_every_stage_is_known() -> None:
     """The pipeline order this module and test_crash_resume.py rely on."""
     assert [s.NAME for s in STAGES] == ["validate", "gather", "identity", "plan", "stage",
-                                        "master", "write", "verify", "done"]
+                                        "master", "write", "verify", "print", "done"]
 
 
 def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import burner
 from burner import audit
+from burner.printout.deliver import summary as printing
 from burner.spool import write_atomic
 from burner.state import JobState
 
@@ -44,7 +45,7 @@ def result(ctx: JobContext) -> dict:
                     "medium": c["medium"], "sha256": c["sha256"]} for c in copies],
         "instances": sum(len(v) for v in plan.volumes) - len(staged["refused"]),
         "problems": [f"{rel}: {why}" for rel, why in refused],
-        "printing": "not configured",
+        **printing(ctx.db.prints(ctx.job_id)),
     }
 
 

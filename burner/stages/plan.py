@@ -39,6 +39,7 @@ CAPACITY = {
 MEDIA_ORDER = ("cd", "dvd", "dvd-dl", "bd", "usb")
 VOLUME_OVERHEAD = 4 * MB     # file-system structures, DICOMDIR, README, INDEX.HTM, lists
 FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checksum line
+WEB_PER_IMAGE = 48 * 1024    # its IHE_PDI rendition (measured ~29 KB for a 512x512 CT) + page
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,14 @@ def estimated_size(inst: Instance, profile: str) -> int:
     return inst.size + frames * samples * pixels * ((bits + 7) // 8)
 
 
-def footprint(inst: Instance, profile: str) -> int:
-    """Space an object takes on a volume: its size in whole sectors plus its entries."""
+def footprint(inst: Instance, profile: str, web: bool = True) -> int:
+    """Space an object takes on a volume: its size in whole sectors plus its entries, and
+    its JPEG rendition and page in IHE_PDI/ when the volume carries web content."""
     size = estimated_size(inst, profile)
-    return -(-size // SECTOR) * SECTOR + FILE_OVERHEAD
+    if inst.record == "ENCAP DOC":   # a job.json report's PDF also goes to REPORTS/
+        size *= 2
+    extra = WEB_PER_IMAGE if web and inst.has_pixels else 0
+    return -(-size // SECTOR) * SECTOR + FILE_OVERHEAD + extra
 
 
 Capacities = dict[str, int]
@@ -158,21 +163,22 @@ def group(instances: list[Instance]) -> list[list[list[int]]]:
 
 
 def make_plan(instances: list[Instance], requested_media: str, requested_profile: str,
-              available: list[str], capacities: Capacities | None = None) -> Plan:
+              available: list[str], capacities: Capacities | None = None,
+              web: bool = True) -> Plan:
     """Medium, profile and volumes for `instances`."""
     def profile_for(media: str) -> str:
         return DEFAULT_PROFILE[media] if requested_profile == "auto" else requested_profile
 
     # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
     media = choose_media(requested_media, available,
-                         lambda m: sum(footprint(i, profile_for(m)) for i in instances),
+                         lambda m: sum(footprint(i, profile_for(m), web) for i in instances),
                          capacities)
     room = usable(media, capacities)
     profile = profile_for(media)
     if media not in PROFILE_MEDIA[profile]:
         raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
                           "choose a matching profile or media.profile \"auto\"")
-    sizes = [footprint(i, profile) for i in instances]
+    sizes = [footprint(i, profile, web) for i in instances]
     too_big = [i.rel for i, size in zip(instances, sizes, strict=True) if size > room]
     if too_big:
         raise JobHeld(f"Some files are each larger than a whole {media.upper()}, so they cannot "
@@ -187,7 +193,8 @@ def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
     gathered = ctx.load("gather")
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
-                     writer_media(ctx.config), writer_capacities(ctx.config))
+                     writer_media(ctx.config), writer_capacities(ctx.config),
+                     manifest.media_web)
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")

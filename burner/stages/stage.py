@@ -4,13 +4,15 @@ INDEX.HTM, SHA256.TXT) in the job's work folder."""
 from __future__ import annotations
 
 import datetime
+import shutil
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import burner
 from burner.content.render import render, write_text
+from burner.content.reports import disc_name
 from burner.dicom import fileset
 from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.errors import JobHeld
@@ -18,6 +20,7 @@ from burner.media import checksums
 
 if TYPE_CHECKING:
     from burner.pipeline import JobContext
+    from burner.stages.gather import Gathered
 
 NAME = "stage"
 LANE = "prepare"
@@ -35,6 +38,7 @@ class StagedVolume:
     profile: str
     files: int
     bytes: int
+    reports: list[tuple[str, str, str]] = field(default_factory=list)  # REPORTS/ name, title, study
 
 
 def _fmt_date(da: object) -> str:
@@ -111,34 +115,81 @@ def disc_set(sets: list[fileset.FileSet]) -> list[dict]:
 
 def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int,
                     discs: list[dict], media: str) -> list[str]:
-    """README.TXT (+ its File-set Descriptor copy), INDEX.HTM and, for a set, DISCSET.TXT."""
+    """README.TXT (+ its File-set Descriptor copy), INDEX.HTM, the IHE PDI web content
+    (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT."""
+    from burner.content import web  # here, not at the top: only this function needs it
+
     manifest = ctx.load("validate")
+    known = [(Path(r["name"]).name, r["title"], r["study_uid"])
+             for r in discs[index - 1].get("reports", [])]
+    studies = study_summaries(fs.entries)
     context = {
         "patient_name": _person_name(manifest.patient_name),
+        "patient_id": manifest.patient_id,
         "birth_date": manifest.patient_birth_date.isoformat(),
         "institution": ctx.config.institution,
         "created": datetime.date.today().isoformat(),
         "fileset_id": fs.fileset_id,
         "version": burner.__version__,
         "profile": fs.profile,
-        "studies": study_summaries(fs.entries),
+        "studies": studies,
         "volume_index": index,
         "volume_count": len(discs),
         "discs": discs,
         "job_id": ctx.job_id,
         "medium_word": "USB stick" if media == "usb" else "disc",
+        "web": bool(manifest.media_web),
+        "reports": web.reports_on_volume(tree, known),
+        "viewer": (tree / "VIEWER" / "INDEX.HTM").is_file(),
     }
+    written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
+    pages: dict[str, str] = {}
+    if manifest.media_web:
+        written += web.write_web_content(tree, fs.entries, context)
+        pages = web.exam_pages(fs.entries)
+    images: dict[str, int] = {}
+    for e in fs.entries:
+        if e.instance.has_pixels:
+            images[e.instance.study_uid] = images.get(e.instance.study_uid, 0) + 1
+    for uid, study in zip(dict.fromkeys(e.instance.study_uid for e in fs.entries), studies,
+                          strict=True):
+        study.update(href=pages.get(uid, ""), images=images.get(uid, 0))
     readme = render("README.TXT", **context)
     write_text(tree / "README.TXT", readme, crlf=True)
     # The same text as the DICOMDIR's File-set Descriptor, in its declared ISO_IR 100.
     (tree / DESCRIPTOR).write_bytes(
         readme.replace("\n", "\r\n").encode("latin-1", errors="replace"))
-    write_text(tree / "INDEX.HTM", render("INDEX.HTM", **context))
-    written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
+    write_text(tree / "INDEX.HTM", render("INDEX.HTM", **context, up=""))
     if len(discs) > 1:
         write_text(tree / DISCSET, render(DISCSET, **context), crlf=True)
         written.append(DISCSET)
     return written
+
+
+def _stage_reports(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
+                   discs: list[dict]) -> list[list[tuple[str, str, str]]]:
+    """Copy each volume's report PDFs to <tree>/REPORTS/ (REPORT1.PDF, ...; their
+    Encapsulated PDF copy is in DICOM/), add them to the volume's checksums and to its
+    entry in `discs` ({"name": "REPORTS/...", "title", "study_uid"}) for the pages that link
+    them. Returns (name in REPORTS/, title, study UID) per volume."""
+    made = getattr(gathered, "reports", [])
+    out = []
+    for index, fs in enumerate(sets, 1):
+        on_volume = {e.instance.sop_instance for e in fs.entries}
+        listed = []
+        for number, report in enumerate(made, 1):
+            if report.sop_instance not in on_volume:
+                continue
+            name = disc_name(number)
+            dest = ctx.out() / f"vol{index}" / "REPORTS" / name
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(report.pdf, dest)
+            fs.hashes[f"REPORTS/{name}"] = checksums.sha256_file(dest)[0]
+            listed.append((name, report.title, report.study_uid))
+        discs[index - 1]["reports"] = [{"name": f"REPORTS/{n}", "title": t, "study_uid": u}
+                                       for n, t, u in listed]
+        out.append(listed)
+    return out
 
 
 def _build_volume(ctx: JobContext, index: int, count: int, instances: list,
@@ -179,6 +230,7 @@ def run(ctx: JobContext) -> None:
         on_earlier.update((e.instance.sop_instance, index) for e in fs.entries)
         sets.append(fs)
     discs = disc_set(sets)
+    reports = _stage_reports(ctx, gathered, sets, discs)   # REPORTS/ of every volume
     volumes = []
     for index, fs in enumerate(sets, 1):
         tree = ctx.out() / f"vol{index}"
@@ -188,5 +240,5 @@ def run(ctx: JobContext) -> None:
         checksums.write_list(tree / checksums.LIST_NAME, hashes.items())
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
-                                    plan.profile, len(hashes) + 1, size))
+                                    plan.profile, len(hashes) + 1, size, reports[index - 1]))
     ctx.save({"volumes": volumes, "refused": refused, "discs": discs})
