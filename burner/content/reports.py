@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
 
 import burner
+from burner.dicom.codes import code_item
 from burner.dicom.dicomdir import IMPLEMENTATION_UID
 from burner.dicom.headers import Instance
 from burner.errors import JobHeld, JobRejected
@@ -213,12 +214,6 @@ def study_attributes(path: Path) -> dict:
     return out
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
 
 
 def _patient(ds: Dataset, manifest: Manifest, study: dict) -> None:
@@ -297,7 +292,7 @@ def encapsulate(pdf: bytes, manifest: Manifest, study: dict, out: Path, *, title
     ds.AcquisitionDateTime = date + time
     ds.BurnedInAnnotation = "YES"
     ds.DocumentTitle = title
-    ds.ConceptNameCodeSequence = [_code(*REPORT_CONCEPT)]
+    ds.ConceptNameCodeSequence = [code_item(*REPORT_CONCEPT)]
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")

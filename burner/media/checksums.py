@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -25,8 +26,13 @@ def sha256_stream(fp: BinaryIO, limit: int | None = None) -> tuple[str, int]:
     return digest.hexdigest(), done
 
 
-def sha256_file(path: Path, limit: int | None = None) -> tuple[str, int]:
-    with open(path, "rb") as fp:
+def sha256_file(path: Path, limit: int | None = None, *,
+                uncached: bool = False) -> tuple[str, int]:
+    """Hash a file or device (its first `limit` bytes); `uncached` reads past the page cache,
+    so a medium is really read back rather than what was just written to it."""
+    with open(path, "rb", buffering=0) as fp:
+        if uncached and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         return sha256_stream(fp, limit)
 
 

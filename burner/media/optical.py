@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import math
-import os
 import re
 import signal
 import subprocess
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from burner.errors import DeviceError, MediaMismatch
+from burner.media.checksums import sha256_file
 
 FIFO_SIZE = "64m"
 QUERY_TIMEOUT = 300.0            # loading and spinning up a disc can take a while
@@ -294,19 +293,10 @@ class OpticalDrive:
         if proc.returncode != 0 or "completed successfully" not in text:
             raise classify(self.address, text, default=WriteError)
 
-    def read_back_sha256(self, nbytes: int, block: int = 2048) -> str:
+    def read_back_sha256(self, nbytes: int) -> str:
         """SHA-256 of the first `nbytes` of the medium; fewer bytes raise MediaMismatch."""
-        digest, done, chunk = hashlib.sha256(), 0, max(block, 1) * 512
         try:
-            with open(self.path, "rb", buffering=0) as fh:
-                if not self.is_stdio and hasattr(os, "posix_fadvise"):
-                    os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-                while done < nbytes:
-                    data = fh.read(min(chunk, nbytes - done))
-                    if not data:
-                        break
-                    digest.update(data)
-                    done += len(data)
+            digest, done = sha256_file(self.path, nbytes, uncached=not self.is_stdio)
         except OSError as exc:
             if exc.errno == getattr(errno, "ENOMEDIUM", 123):
                 raise NoMedium(_ADVICE[NoMedium].format(addr=self.address)) from exc
@@ -316,7 +306,7 @@ class OpticalDrive:
             raise MediaMismatch(
                 f"The disc in drive {self.address} gave back only {done} of {nbytes} bytes, "
                 "so it is incomplete. Set it aside and retry the job.")
-        return digest.hexdigest()
+        return digest
 
     def eject(self) -> None:
         """Open the tray (`-eject all`); for a stdio file this does nothing harmful."""

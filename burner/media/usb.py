@@ -8,7 +8,6 @@ stick's size, and the same write, read-back and verify code runs on it.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from burner.errors import DeviceError, MediaMismatch
+from burner.media.checksums import sha256_file
 from burner.media.fat import build_fat32_image
 from burner.media.writers import Writer
 
@@ -382,21 +382,6 @@ def _copy(image: Path, fd: int, size: int) -> None:
             done += len(block)
 
 
-def _hash_prefix(path: Path, size: int, uncached: bool) -> tuple[str, int]:
-    """SHA-256 of the first `size` bytes of `path` (read past the page cache on a device)."""
-    digest, done = hashlib.sha256(), 0
-    with open(path, "rb", buffering=0) as fp:
-        if uncached and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fp.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        while done < size:
-            block = fp.read(min(BLOCK, size - done))
-            if not block:
-                break
-            digest.update(block)
-            done += len(block)
-    return digest.hexdigest(), done
-
-
 @dataclass(frozen=True)
 class _Target:
     """Where one copy goes: a checked stick, or a stand-in file."""
@@ -456,7 +441,8 @@ class UsbWriter(Writer):
 
     def _read_back(self, size: int, sha256: str, target: _Target) -> None:
         try:
-            got, done = _hash_prefix(target.path, size, uncached=target.device is not None)
+            got, done = sha256_file(target.path, size,
+                                    uncached=target.device is not None)
         except OSError as exc:
             raise _os_error(exc, str(target.path), size, target.size_bytes) from exc
         if done < size:

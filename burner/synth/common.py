@@ -119,13 +119,6 @@ def _age(birth_date: str, on: str) -> str:
     return f"{years:03d}Y" if 0 <= years < 1000 else ""
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    """A code sequence item."""
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
 
 
 def _base(

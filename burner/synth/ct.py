@@ -26,7 +26,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from burner.synth.common import Patient, _base, _code, _file_meta, _SeriesKind, _Study, _study
+from burner.dicom.codes import code_item
+from burner.synth.common import Patient, _base, _file_meta, _SeriesKind, _Study, _study
 from burner.synth.phantom import _CTPhantom
 from burner.synth.slices import _acquisition, _axial_plane, _place_slice
 
@@ -131,7 +132,7 @@ def _ct_template(spec: _CTSeries) -> Dataset:
     ds.TotalCollimationWidth = 40
     ds.SpiralPitchFactor = 0.984
     ds.CTDIvol = 8.5
-    ds.CTDIPhantomTypeCodeSequence = [_code("113691", "DCM", "IEC Body Dosimetry Phantom")]
+    ds.CTDIPhantomTypeCodeSequence = [code_item("113691", "DCM", "IEC Body Dosimetry Phantom")]
     spacing = round(_FOV_MM / max(spec.rows, spec.cols), 6)
     _axial_plane(ds, spec.rows, spec.cols, spacing, spec.window)
     ds.WindowCenterWidthExplanation = spec.kernel

@@ -8,13 +8,13 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, EncapsulatedPDFStorage
 
+from burner.dicom.codes import code_item
 from burner.synth.common import (
     INSTITUTION,
     OPERATOR,
     RADIOLOGIST,
     Patient,
     _base,
-    _code,
     _SeriesKind,
     _single_path,
     _Study,
@@ -84,7 +84,7 @@ def make_basic_sr(
 ) -> Path:
     """A verified, complete Basic Text SR report (TID 2000 shape) citing `referenced` images."""
     refs, study = _referencing(study_uid, referenced)
-    ds = _sr_document(patient, study, _REPORT_SERIES, _code(*_IMAGING_REPORT), "2000")
+    ds = _sr_document(patient, study, _REPORT_SERIES, code_item(*_IMAGING_REPORT), "2000")
     ds.CompletionFlag = "COMPLETE"
     ds.VerificationFlag = "VERIFIED"
     observer = Dataset()
@@ -99,8 +99,8 @@ def make_basic_sr(
     language = _content_item(
         "HAS CONCEPT MOD",
         "CODE",
-        _code("121049", "DCM", "Language of Content Item and Descendants"),
-        ConceptCodeSequence=[_code("en", "RFC5646", "English")],
+        code_item("121049", "DCM", "Language of Content Item and Descendants"),
+        ConceptCodeSequence=[code_item("en", "RFC5646", "English")],
     )
     sections = []
     for heading, heading_text, concept, text in (
@@ -113,9 +113,9 @@ def make_basic_sr(
         ),
         ("121072", "Impressions", ("121073", "Impression"), "Normal synthetic phantom study."),
     ):
-        section = _content_item("CONTAINS", "CONTAINER", _code(heading, "DCM", heading_text))
+        section = _content_item("CONTAINS", "CONTAINER", code_item(heading, "DCM", heading_text))
         section.ContinuityOfContent = "SEPARATE"
-        concept_code = _code(concept[0], "DCM", concept[1])
+        concept_code = code_item(concept[0], "DCM", concept[1])
         children = [_content_item("CONTAINS", "TEXT", concept_code, TextValue=text)]
         if heading == "121070":
             children += [_image_item(r) for r in refs[:3]]
@@ -132,13 +132,13 @@ def make_key_object(
     refs, study = _referencing(
         study_uid, referenced, "a key object selection needs at least one referenced image"
     )
-    of_interest = _code("113000", "DCM", "Of Interest")
+    of_interest = code_item("113000", "DCM", "Of Interest")
     ds = _sr_document(patient, study, _KEY_SERIES, of_interest, "2010")
     ds.CurrentRequestedProcedureEvidenceSequence = _evidence(refs)
     description = _content_item(
         "CONTAINS",
         "TEXT",
-        _code("113012", "DCM", "Key Object Description"),
+        code_item("113012", "DCM", "Key Object Description"),
         TextValue="Key images of the synthetic study.",
     )
     ds.ContentSequence = [description, *[_image_item(r) for r in refs]]
@@ -248,7 +248,7 @@ def make_encapsulated_pdf(
     ds.AcquisitionDateTime = ds.ContentDate + ds.ContentTime
     ds.BurnedInAnnotation = "YES"
     ds.DocumentTitle = title
-    ds.ConceptNameCodeSequence = [_code(*_IMAGING_REPORT)]
+    ds.ConceptNameCodeSequence = [code_item(*_IMAGING_REPORT)]
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocumentLength = len(pdf_bytes)
     ds.EncapsulatedDocument = pdf_bytes + (b"\0" if len(pdf_bytes) % 2 else b"")

@@ -8,11 +8,11 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from burner.dicom.codes import code_item
 from burner.synth.common import (
     OPERATOR,
     Patient,
     _base,
-    _code,
     _SeriesKind,
     _single_path,
     _study,
@@ -76,9 +76,9 @@ def make_waveform(out_dir: Path, patient: Patient, *, study_uid: str) -> Path:
         channel = Dataset()
         channel.WaveformChannelNumber = number
         channel.ChannelLabel = label
-        channel.ChannelSourceSequence = [_code(code, "MDC", f"Lead {label}")]
+        channel.ChannelSourceSequence = [code_item(code, "MDC", f"Lead {label}")]
         channel.ChannelSensitivity = 2.5
-        channel.ChannelSensitivityUnitsSequence = [_code("uV", "UCUM", "microvolt")]
+        channel.ChannelSensitivityUnitsSequence = [code_item("uV", "UCUM", "microvolt")]
         channel.ChannelSensitivityCorrectionFactor = 1
         channel.ChannelBaseline = 0
         channel.ChannelSampleSkew = 0
