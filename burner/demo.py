@@ -32,6 +32,13 @@ def make_demo_job(job_dir: Path, *, slices: int, patient: synth.Patient = DEMO_P
     for paths, accession in ((ct, "DEMOCT01"), (mr, "DEMOMR01")):
         uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID)
         studies.append({"study_instance_uid": uid, "accession_number": accession})
+    report = job_dir / "reports" / "ct-report.txt"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        "CT CHEST ABDOMEN PELVIS - SYNTHETIC DEMONSTRATION DATA, NOT A REAL PATIENT\n\n"
+        "FINDINGS: The lungs are clear. No pleural effusion. The liver, spleen and kidneys are "
+        "unremarkable. No free fluid. The bones show no focal lesion.\n\n"
+        "IMPRESSION: Normal synthetic phantom study.\n", encoding="utf-8")
     today = datetime.date.today()
     birth = patient.birth_date
     manifest = {
@@ -44,6 +51,8 @@ def make_demo_job(job_dir: Path, *, slices: int, patient: synth.Patient = DEMO_P
                     "fee": {"amount": "6.50", "currency": "USD", "basis": "flat"}},
         "studies": studies,
         "inputs": ["dicom/"],
+        "reports": [{"path": "reports/ct-report.txt",
+                     "study_instance_uid": studies[0]["study_instance_uid"]}],
         "media": {"type": media, "copies": copies},
         "approval": {"by": "demo", "at": datetime.datetime.now(datetime.UTC)
                      .isoformat(timespec="seconds"), "note": "synthetic demonstration data"},
@@ -78,5 +87,11 @@ def run_demo(config: Config, *, slices: int, echo: Callable[[str], None]) -> str
     work = config.work_dir / job_id
     echo(f"Staged disc files (DICOMDIR, README.TXT, INDEX.HTM, DICOM/): {work / 'stage' / 'vol1'}")
     echo(f"ISO image: {work / 'master' / 'vol1.iso'}")
+    echo(f"Start page of the disc: file://{work / 'stage' / 'vol1' / 'INDEX.HTM'}")
+    prints = config.data_dir / config.printing.get("folder", "prints") / job_id
+    if result.get("printing") == "printed" and prints.is_dir():
+        echo(f"Cover sheet and labels (PDF): {prints}")
+    else:
+        echo(f"Printing: {result.get('printing')}")
     echo(f"Check the disc again with: burner verify {result['copies'][0]['medium']}")
     return job_id
