@@ -221,6 +221,21 @@ def test_start_page_says_when_the_viewer_was_left_out(tmp_path: Path,
     assert "viewer was left out" in text and 'href="VIEWER/' not in text
 
 
+def test_no_viewer_when_the_job_does_not_want_one(tmp_path: Path) -> None:
+    job = tmp_path / "NOVIEW"
+    manifest = make_job_folder(job, slices=2)
+    manifest["media"]["viewer"] = False
+    (job / "job.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "burner.toml").write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n',
+                                          encoding="utf-8")
+    outcome = build_job(load_config(tmp_path / "burner.toml"), job, tmp_path / "out")
+    assert outcome.exit_code == 0, outcome.problems
+    tree = Path(outcome.volumes[0]["tree"])
+    text = (tree / "INDEX.HTM").read_text("utf-8")
+    assert not (tree / "VIEWER").exists() and "VIEWER" not in text
+    assert "left out" not in text
+
+
 # --- in Chromium --------------------------------------------------------------------------
 
 

@@ -84,7 +84,8 @@ def write_viewer(tree: Path, entries: list[Entry], info: dict) -> list[str]:
             series[key]["frames"] += result
     out_series = []
     for key, row in series.items():
-        if not row["frames"]:
+        if not row["frames"]:      # nothing in it could be decoded
+            shutil.rmtree(tree / DATA / key)
             continue
         frames = _order(row["frames"])
         first = frames[0]
@@ -96,6 +97,9 @@ def write_viewer(tree: Path, entries: list[Entry], info: dict) -> list[str]:
             "wc": first.get("wc"), "ww": first.get("ww"), "invert": first.get("invert", False),
             "frames": [{"f": int(f["file"][1:8]), "pos": f.get("pos"), "s": f["slope"],
                         "b": f["intercept"]} for f in frames]})
+    for folder in sorted((tree / DATA).rglob("*"), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     keep = {s["key"] for s in out_series}
     index = {"patient": info.get("patient", {}), "reports": info.get("reports", []),
              "studies": [dict(s, series=[k for k in s["series"] if k in keep])
