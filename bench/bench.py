@@ -7,6 +7,9 @@ Prints, each as best-of-N and median of N in the same run on the same files:
   2. ISO mastering of the staged tree: burner (pycdlib) vs xorriso -as mkisofs
   3. end to end: approved job folder -> burned (xorriso stdio:) and verified medium, MB/s
   4. peak memory (RSS of the whole process tree) of `burner build` on a 5,000-instance study
+  5. the viewer on the reference CT: packing time and size (share of the DICOM pixel bytes),
+     time to the first image after opening VIEWER/INDEX.HTM, and frames per second scrolling
+     the stack, in headless Chromium
 """
 
 from __future__ import annotations
@@ -37,8 +40,12 @@ from burner.media import iso
 from burner.stages.gather import read_all
 from burner.station import Station
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import viewer_bench  # noqa: E402 - beside this file
+
 MB = 1_000_000
-TARGETS = {"dicomdir": 2.0, "iso": 1.2, "mbps": 66.0, "rss_mb": 250.0}
+TARGETS = {"dicomdir": 2.0, "iso": 1.2, "mbps": 66.0, "rss_mb": 250.0,
+           "viewer_ratio": 0.6, "first_image_ms": 1000.0, "fps": 30.0}
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -176,12 +183,20 @@ def bench_memory(work: Path, instances: int) -> dict:
             "peak_tree_rss_mb": tree, "seconds": elapsed}
 
 
+def bench_viewer(tree: Path, repeat: int) -> dict:
+    """VIEWER/ for the staged reference tree, then opened and scrolled in Chromium."""
+    shutil.rmtree(tree / "VIEWER", ignore_errors=True)
+    packed = viewer_bench.pack(tree)
+    return {"pack": packed, "browse": viewer_bench.browse(tree, repeat)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slices", type=int, default=600)
     ap.add_argument("--big", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temp folder)")
+    ap.add_argument("--viewer-only", action="store_true", help="only the viewer's figures")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     work = args.keep or Path(tempfile.mkdtemp(prefix="burner-bench-"))
@@ -191,16 +206,36 @@ def main() -> None:
         synth.make_ct_study(src, synth.Patient(), slices=args.slices, workers=2)
         tree = work / "tree"
         staged_tree(src, tree)
-        results = {
-            "cores": os.cpu_count(),
-            "dicomdir": bench_dicomdir(tree, args.repeat),
-            "iso": bench_iso(tree, work, args.repeat),
-            "end_to_end": bench_end_to_end(work, args.slices, args.repeat),
-            "memory": bench_memory(work, args.big),
-        }
+        if args.viewer_only:
+            results = {"cores": os.cpu_count(), "viewer": bench_viewer(tree, args.repeat)}
+        else:
+            results = {
+                "cores": os.cpu_count(),
+                "dicomdir": bench_dicomdir(tree, args.repeat),
+                "iso": bench_iso(tree, work, args.repeat),
+                "end_to_end": bench_end_to_end(work, args.slices, args.repeat),
+                "memory": bench_memory(work, args.big),
+                "viewer": bench_viewer(tree, args.repeat),
+            }
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    v = results["viewer"]
+    viewer_lines = [
+        f"Viewer data ({args.slices} slices): packed in {v['pack']['seconds']:.1f}s, "
+        f"{v['pack']['data_mb']:.0f} MB = {v['pack']['ratio']:.0%} of the "
+        f"{v['pack']['pixel_mb']:.0f} MB of DICOM pixel data (target < 60 %)",
+        f"Viewer in headless Chromium: first image {v['browse']['first_image_ms']:.0f} ms after "
+        f"opening (target <= 1000), scrolling {v['browse']['fps']:.0f} frames/s (target >= 30)",
+    ]
+    viewer_ok = (v["pack"]["ratio"] < TARGETS["viewer_ratio"]
+                 and v["browse"]["first_image_ms"] <= TARGETS["first_image_ms"]
+                 and v["browse"]["fps"] >= TARGETS["fps"])
+    if args.viewer_only:
+        print("\n".join(viewer_lines))
+        print(json.dumps(results, indent=2))
+        print("all targets met" if viewer_ok else "SOME TARGETS MISSED")
+        return
     d, i, e, m = (results[k] for k in ("dicomdir", "iso", "end_to_end", "memory"))
     lines = [
         f"DICOMDIR ({args.slices} slices): burner {d['burner_s'][0]:.3f}s "
@@ -215,11 +250,13 @@ def main() -> None:
         f"Peak memory, burner build of {m['instances']} instances ({m['input_mb']:.0f} MB): "
         f"{m['peak_rss_mb']:.0f} MB RSS of the main process, {m['peak_tree_rss_mb']:.0f} MB PSS "
         f"of the process tree with its workers (target < 250) in {m['seconds']:.1f}s",
+        *viewer_lines,
     ]
     print("\n".join(lines))
     print(json.dumps(results, indent=2))
     ok = (d["ratio"] <= TARGETS["dicomdir"] and i["ratio"] <= TARGETS["iso"]
-          and e["mb_per_s"] >= TARGETS["mbps"] and m["peak_tree_rss_mb"] < TARGETS["rss_mb"])
+          and e["mb_per_s"] >= TARGETS["mbps"] and m["peak_tree_rss_mb"] < TARGETS["rss_mb"]
+          and viewer_ok)
     print("all targets met" if ok else "SOME TARGETS MISSED")
 
 

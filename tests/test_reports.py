@@ -381,3 +381,11 @@ def test_names_beyond_latin1_are_written_in_utf8(tmp_path: Path) -> None:
     assert ds.SeriesNumber == 999 and ds.SeriesDescription == "REPORT"
     proc = run_tool([require_tool("dciodvfy"), str(out)])
     assert error_lines(output_of(proc)) == [], output_of(proc)
+
+
+def test_the_viewer_links_the_reports(built: Built) -> None:
+    text = (built.tree / "VIEWER" / "DATA" / "INDEX.JS").read_text(encoding="ascii")
+    index = json.loads(text[len("BURNER.index("):-3])
+    hrefs = [r["href"] for r in index["reports"]]
+    assert hrefs == ["../REPORTS/REPORT1.PDF", "../REPORTS/REPORT2.PDF"]
+    assert all((built.tree / "VIEWER" / h).resolve().is_file() for h in hrefs)

@@ -40,6 +40,8 @@ MEDIA_ORDER = ("cd", "dvd", "dvd-dl", "bd", "usb")
 VOLUME_OVERHEAD = 4 * MB     # file-system structures, DICOMDIR, README, INDEX.HTM, lists
 FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checksum line
 WEB_PER_IMAGE = 48 * 1024    # its IHE_PDI rendition (measured ~29 KB for a 512x512 CT) + page
+VIEWER_SHARE = 0.6           # viewer data: at most this share of the decoded pixel bytes
+VIEWER_FILES = 200 * 1024    # the viewer's own scripts, style sheet and index
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Plan:
     profile: str
     volumes: list[list[int]]          # instance indexes in the gather result, per volume
     estimated_bytes: list[int]
+    viewer: list[bool] | None = None  # per volume: VIEWER/ fits (None: all, an older plan)
 
 
 def estimated_size(inst: Instance, profile: str) -> int:
@@ -61,13 +64,36 @@ def estimated_size(inst: Instance, profile: str) -> int:
     return inst.size + frames * samples * pixels * ((bits + 7) // 8)
 
 
-def footprint(inst: Instance, profile: str, web: bool = True) -> int:
-    """Space an object takes on a volume: its size in whole sectors plus its entries, and
-    its JPEG rendition and page in IHE_PDI/ when the volume carries web content."""
+def count(inst: Instance, keyword: str, default: int) -> int:
+    """An integer header value; `default` when it is missing, zero or not a number."""
+    try:
+        return int(str(inst.get(keyword, default) or default).strip()) or default
+    except ValueError:
+        return default
+
+
+def viewer_size(inst: Instance) -> int:
+    """Estimated bytes of an object's packed frames in VIEWER/DATA/ (whole sectors)."""
+    if not inst.has_pixels:
+        return 0
+    frames = max(1, count(inst, "NumberOfFrames", 1))
+    samples = count(inst, "SamplesPerPixel", 1)
+    bits = count(inst, "BitsAllocated", 16)
+    pixels = count(inst, "Rows", 0) * count(inst, "Columns", 0)
+    packed = int(frames * samples * pixels * ((bits + 7) // 8) * VIEWER_SHARE)
+    return frames * (-(-packed // frames // SECTOR) * SECTOR + FILE_OVERHEAD)
+
+
+def footprint(inst: Instance, profile: str, web: bool = True, viewer: bool = False) -> int:
+    """Space an object takes on a volume: its size in whole sectors plus its entries, its
+    JPEG rendition and page in IHE_PDI/ when the volume carries web content, and its viewer
+    data when `viewer`."""
     size = estimated_size(inst, profile)
     if inst.record == "ENCAP DOC":   # a job.json report's PDF also goes to REPORTS/
         size *= 2
     extra = WEB_PER_IMAGE if web and inst.has_pixels else 0
+    if viewer:
+        extra += viewer_size(inst)
     return -(-size // SECTOR) * SECTOR + FILE_OVERHEAD + extra
 
 
@@ -164,14 +190,17 @@ def group(instances: list[Instance]) -> list[list[list[int]]]:
 
 def make_plan(instances: list[Instance], requested_media: str, requested_profile: str,
               available: list[str], capacities: Capacities | None = None,
-              web: bool = True) -> Plan:
-    """Medium, profile and volumes for `instances`."""
+              web: bool = True, viewer: bool = False) -> Plan:
+    """Medium, profile and volumes for `instances`. With `viewer`, "auto" picks a medium
+    that holds the viewer data too when one does; a volume whose viewer data would not fit
+    goes without it (Plan.viewer)."""
     def profile_for(media: str) -> str:
         return DEFAULT_PROFILE[media] if requested_profile == "auto" else requested_profile
 
     # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
     media = choose_media(requested_media, available,
-                         lambda m: sum(footprint(i, profile_for(m), web) for i in instances),
+                         lambda m: sum(footprint(i, profile_for(m), web, viewer)
+                                       for i in instances),
                          capacities)
     room = usable(media, capacities)
     profile = profile_for(media)
@@ -186,7 +215,12 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
                       too_big)
     volumes = split(sizes, group(instances), room)
     estimated = [VOLUME_OVERHEAD + sum(sizes[i] for i in v) for v in volumes]
-    return Plan(media, profile, volumes, estimated)
+    extras = [VIEWER_FILES + sum(viewer_size(instances[i]) for i in v) for v in volumes]
+    fits = [viewer and size - VOLUME_OVERHEAD + extra <= room
+            for size, extra in zip(estimated, extras, strict=True)]
+    estimated = [size + extra if fit else size
+                 for size, extra, fit in zip(estimated, extras, fits, strict=True)]
+    return Plan(media, profile, volumes, estimated, fits)
 
 
 def run(ctx: JobContext) -> None:
@@ -194,7 +228,7 @@ def run(ctx: JobContext) -> None:
     gathered = ctx.load("gather")
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
                      writer_media(ctx.config), writer_capacities(ctx.config),
-                     manifest.media_web)
+                     manifest.media_web, manifest.media_viewer)
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")

@@ -17,6 +17,7 @@ from burner.dicom import fileset
 from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.errors import JobHeld
 from burner.media import checksums
+from burner.viewer.write import write_viewer
 
 if TYPE_CHECKING:
     from burner.pipeline import JobContext
@@ -114,7 +115,7 @@ def disc_set(sets: list[fileset.FileSet]) -> list[dict]:
 
 
 def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int,
-                    discs: list[dict], media: str) -> list[str]:
+                    discs: list[dict], media: str, viewer_left_out: bool = False) -> list[str]:
     """README.TXT (+ its File-set Descriptor copy), INDEX.HTM, the IHE PDI web content
     (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT."""
     from burner.content import web  # here, not at the top: only this function needs it
@@ -141,6 +142,7 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
         "web": bool(manifest.media_web),
         "reports": web.reports_on_volume(tree, known),
         "viewer": (tree / "VIEWER" / "INDEX.HTM").is_file(),
+        "viewer_left_out": viewer_left_out,
     }
     written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
     pages: dict[str, str] = {}
@@ -164,6 +166,14 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
         write_text(tree / DISCSET, render(DISCSET, **context), crlf=True)
         written.append(DISCSET)
     return written
+
+
+def _viewer_info(manifest: object, disc: dict) -> dict:
+    """The patient and the reports of a volume, for the viewer's overlay and links."""
+    return {"patient": {"name": manifest.patient_name, "id": manifest.patient_id,  # type: ignore[attr-defined]
+                        "birth_date": manifest.patient_birth_date.isoformat()},  # type: ignore[attr-defined]
+            "reports": [{"href": f"../{r['name']}", "title": r["title"],
+                         "study_uid": r["study_uid"]} for r in disc.get("reports", [])]}
 
 
 def _stage_reports(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
@@ -210,6 +220,7 @@ def _build_volume(ctx: JobContext, index: int, count: int, instances: list,
 def run(ctx: JobContext) -> None:
     gathered = ctx.load("gather")
     plan = ctx.load("plan")
+    manifest = ctx.load("validate")
     count = len(plan.volumes)
     refused: list[tuple[str, str]] = []
     sets: list[fileset.FileSet] = []
@@ -235,7 +246,13 @@ def run(ctx: JobContext) -> None:
     for index, fs in enumerate(sets, 1):
         tree = ctx.out() / f"vol{index}"
         hashes = dict(fs.hashes)
-        for name in write_documents(tree, ctx, fs, index, discs, plan.media):
+        fits = getattr(plan, "viewer", None)
+        viewer_fits = fits[index - 1] if fits else True
+        if manifest.media_viewer and viewer_fits:
+            for name in write_viewer(tree, fs.entries, _viewer_info(manifest, discs[index - 1])):
+                hashes[name] = checksums.sha256_file(tree / name)[0]
+        for name in write_documents(tree, ctx, fs, index, discs, plan.media,
+                                    viewer_left_out=manifest.media_viewer and not viewer_fits):
             hashes[name] = checksums.sha256_file(tree / name)[0]
         checksums.write_list(tree / checksums.LIST_NAME, hashes.items())
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())

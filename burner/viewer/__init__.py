@@ -1,0 +1,1 @@
+"""The zero-install browser viewer of VIEWER/: data packing (pack) and writing (write)."""
