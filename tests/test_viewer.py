@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pydicom.data
 import pytest
 from conftest import make_job_folder, quiet_read, require_tool, study_patient
-from pydicom.uid import JPEG2000Lossless
+from pydicom.uid import JPEG2000, JPEG2000Lossless
 
 from burner import synth
 from burner.build import build_job
@@ -52,6 +53,12 @@ def _job(root: Path) -> Path:
                         study_uid=uid, accession="TESTACC1", transfer_syntax=JPEG2000Lossless)
     synth.make_rgb_secondary_capture(job / "dicom" / "rgb", patient, study_uid=uid)
     synth.make_multiframe(job / "dicom" / "mf", patient, study_uid=uid, frames=6)
+    # A real JPEG 2000 CT from pydicom's test data, as a second exam of the same patient.
+    source = Path(pydicom.data.get_testdata_file("693_J2KI.dcm"))
+    (job / "dicom" / "pydicom").mkdir()
+    synth.rewrite_patient(source, patient, job / "dicom" / "pydicom" / "693_J2KI.dcm")
+    manifest["studies"].append({"study_instance_uid": str(
+        pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID)})
     manifest["media"] = {"type": "dvd", "profile": "STD-GEN-DVD-J2K", "copies": 1}
     (job / "job.json").write_text(json.dumps(manifest), encoding="utf-8")
     return job
@@ -71,6 +78,8 @@ def _kind(tree: Path, row: dict) -> str:
     ds = quiet_read(_source(tree, row["key"])[0], stop_before_pixels=True)
     if ds.file_meta.TransferSyntaxUID == JPEG2000Lossless:
         return "J2K"
+    if ds.file_meta.TransferSyntaxUID == JPEG2000:
+        return "PYDICOM-J2K"
     if row["kind"] == "rgb":
         return "RGB"
     return "MF" if len(_source(tree, row["key"])) == 1 else str(ds.Modality)
@@ -139,8 +148,8 @@ def test_viewer_files_are_iso9660_level1_hashed_and_linked(disc: Disc) -> None:
 
 
 def test_every_image_series_is_packed_losslessly_in_hu(disc: Disc) -> None:
-    assert set(disc.by_kind) == {"CT", "J2K", "RGB", "MF"}
-    for kind in ("CT", "J2K"):
+    assert set(disc.by_kind) == {"CT", "J2K", "RGB", "MF", "PYDICOM-J2K"}
+    for kind in ("CT", "J2K", "PYDICOM-J2K"):
         row = disc.by_kind[kind]
         expected = _hu_by_position(disc.tree, row["key"])
         assert row["kind"] == "i16" and len(row["frames"]) == len(expected)
@@ -404,5 +413,12 @@ def test_color_multiframe_and_jpeg2000_display(disc: Disc, browser: Browser) -> 
     hu = _hu_by_position(disc.tree, j2k["key"])[2]
     assert b.js("BURNER_VIEWER.value(48, 40)") == hu[40, 48]
     assert b.js("BURNER_VIEWER.state().drawn") > 0
+    real = disc.by_kind["PYDICOM-J2K"]       # pydicom's 693_J2KI.dcm, a lossy J2K CT
+    b.js(f"BURNER_VIEWER.select({json.dumps(real['key'])})")
+    b.wait(f"BURNER_VIEWER.state().series === {json.dumps(real['key'])}")
+    b.wait_drawn()
+    (hu,) = _hu_by_position(disc.tree, real["key"])
+    for x, y in ((256, 256), (100, 300), (400, 150)):
+        assert b.js(f"BURNER_VIEWER.value({x}, {y})") == hu[y, x]
     b.check_clean(disc.tree)
     assert pydicom.__version__
