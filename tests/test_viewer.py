@@ -54,11 +54,13 @@ def _job(root: Path) -> Path:
     synth.make_rgb_secondary_capture(job / "dicom" / "rgb", patient, study_uid=uid)
     synth.make_multiframe(job / "dicom" / "mf", patient, study_uid=uid, frames=6)
     # A real JPEG 2000 CT from pydicom's test data, as a second exam of the same patient.
-    source = Path(pydicom.data.get_testdata_file("693_J2KI.dcm"))
+    # And pydicom's own colour, multi-frame (RLE, 2 frames RGB) and JPEG 2000 CT files.
     (job / "dicom" / "pydicom").mkdir()
-    synth.rewrite_patient(source, patient, job / "dicom" / "pydicom" / "693_J2KI.dcm")
-    manifest["studies"].append({"study_instance_uid": str(
-        pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID)})
+    for name in ("693_J2KI.dcm", "SC_rgb_rle_2frame.dcm"):
+        source = Path(pydicom.data.get_testdata_file(name))
+        synth.rewrite_patient(source, patient, job / "dicom" / "pydicom" / name)
+        manifest["studies"].append({"study_instance_uid": str(
+            pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID)})
     manifest["media"] = {"type": "dvd", "profile": "STD-GEN-DVD-J2K", "copies": 1}
     (job / "job.json").write_text(json.dumps(manifest), encoding="utf-8")
     return job
@@ -81,7 +83,7 @@ def _kind(tree: Path, row: dict) -> str:
     if ds.file_meta.TransferSyntaxUID == JPEG2000:
         return "PYDICOM-J2K"
     if row["kind"] == "rgb":
-        return "RGB"
+        return "PYDICOM-RGB-MF" if ds.get("NumberOfFrames", 1) > 1 else "RGB"
     return "MF" if len(_source(tree, row["key"])) == 1 else str(ds.Modality)
 
 
@@ -148,7 +150,7 @@ def test_viewer_files_are_iso9660_level1_hashed_and_linked(disc: Disc) -> None:
 
 
 def test_every_image_series_is_packed_losslessly_in_hu(disc: Disc) -> None:
-    assert set(disc.by_kind) == {"CT", "J2K", "RGB", "MF", "PYDICOM-J2K"}
+    assert set(disc.by_kind) == {"CT", "J2K", "RGB", "MF", "PYDICOM-J2K", "PYDICOM-RGB-MF"}
     for kind in ("CT", "J2K", "PYDICOM-J2K"):
         row = disc.by_kind[kind]
         expected = _hu_by_position(disc.tree, row["key"])
@@ -420,5 +422,14 @@ def test_color_multiframe_and_jpeg2000_display(disc: Disc, browser: Browser) -> 
     (hu,) = _hu_by_position(disc.tree, real["key"])
     for x, y in ((256, 256), (100, 300), (400, 150)):
         assert b.js(f"BURNER_VIEWER.value({x}, {y})") == hu[y, x]
+    both = disc.by_kind["PYDICOM-RGB-MF"]    # pydicom's SC_rgb_rle_2frame.dcm
+    b.js(f"BURNER_VIEWER.select({json.dumps(both['key'])})")
+    b.wait(f"BURNER_VIEWER.state().series === {json.dumps(both['key'])}")
+    frames = quiet_read(_source(disc.tree, both["key"])[0]).pixel_array
+    for frame in (0, 1):
+        b.js(f"BURNER_VIEWER.go({frame})")
+        b.wait_drawn()
+        for x, y in ((10, 10), (50, 50), (90, 30)):
+            assert b.js(f"BURNER_VIEWER.value({x}, {y})") == frames[frame][y, x].tolist()
     b.check_clean(disc.tree)
     assert pydicom.__version__
