@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from conftest import on_ci, require_tool
 
 SYSTEMD = Path(__file__).resolve().parents[1] / "systemd"
 UNIT = SYSTEMD / "burner.service"
@@ -155,7 +155,7 @@ def test_sysusers_creates_the_burner_user(tmp_path):
         assert "burner" in _entry(root / "etc" / "group", group)[3].split(",")
 
 
-@pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true",
+@pytest.mark.skipif(os.geteuid() != 0 and not on_ci(),
                     reason="creating folders owned by burner needs root")
 def test_tmpfiles_creates_the_folders_owned_by_burner(tmp_path):
     root = _sysroot(tmp_path)

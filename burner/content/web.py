@@ -15,7 +15,6 @@ two worker processes, so memory does not grow with the size of a study.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
@@ -26,9 +25,17 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.uid import UID
 
+from burner.content.pixels import (
+    CT_WINDOW,
+    first_number,
+    frame_value,
+    own_window,
+    rescale,
+    rgb8,
+)
 from burner.content.render import render, write_text
 from burner.dicom.dicomdir import Entry
 
@@ -43,7 +50,6 @@ PAGE_BOX = 512          # an image page shows its rendition at most this big ...
 MAX_ZOOM = 4            # ... and small images at most this many times enlarged
 WORKERS = 2
 POOL_FROM = 8           # below this many files a process pool costs more than it saves
-CT_WINDOW = (40.0, 400.0)
 
 # Objects without pictures, named in plain words by their DICOMDIR record type.
 KINDS = {
@@ -76,35 +82,6 @@ class RenderTask:
     targets: tuple[str, ...]
 
 
-def _frame_value(ds: Dataset, frame: int | None, group: str, keyword: str) -> object:
-    """`keyword` from the top level, else from the frame's or the shared functional group."""
-    if keyword in ds:
-        return ds[keyword].value
-    for sequence, i in (("PerFrameFunctionalGroupsSequence", frame or 0),
-                        ("SharedFunctionalGroupsSequence", 0)):
-        items = ds.get(sequence)
-        if items and len(items) > i:
-            inner = items[i].get(group)
-            if inner and keyword in inner[0]:
-                return inner[0][keyword].value
-    return None
-
-
-def _first(value: object) -> float | None:
-    """The first number of a (multi-valued) DS/IS value, or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
-        if not value:
-            return None
-        value = value[0]
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _stretch(arr: np.ndarray) -> np.ndarray:
     """Min-max to 0..255."""
     lo, hi = float(arr.min()), float(arr.max())
@@ -125,19 +102,15 @@ def _grayscale(arr: np.ndarray, ds: Dataset, frame: int | None) -> np.ndarray:
     if "ModalityLUTSequence" in ds:
         values = apply_modality_lut(arr, ds).astype(np.float32)
     else:
-        slope = _first(_frame_value(ds, frame, "PixelValueTransformationSequence",
-                                    "RescaleSlope"))
-        intercept = _first(_frame_value(ds, frame, "PixelValueTransformationSequence",
-                                        "RescaleIntercept"))
+        slope, intercept = rescale(ds, frame)
         values = arr.astype(np.float32)
         if slope is not None and slope != 0:
             values = values * np.float32(slope)
         if intercept:
             values = values + np.float32(intercept)
-    center = _first(_frame_value(ds, frame, "FrameVOILUTSequence", "WindowCenter"))
-    width = _first(_frame_value(ds, frame, "FrameVOILUTSequence", "WindowWidth"))
-    if center is not None and width is not None and width >= 1:
-        out = _window(values, center, width)
+    window = own_window(ds, frame)
+    if window is not None:
+        out = _window(values, *window)
     elif "VOILUTSequence" in ds:
         out = _stretch(apply_voi_lut(values, ds).astype(np.float32))
     elif str(ds.get("Modality", "")) == "CT":
@@ -149,29 +122,17 @@ def _grayscale(arr: np.ndarray, ds: Dataset, frame: int | None) -> np.ndarray:
     return out
 
 
-def _color(arr: np.ndarray, ds: Dataset) -> np.ndarray:
-    """RGB (pydicom already converted YBR), palette color through its LUT, to 8 bits."""
-    if str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR":
-        arr = apply_color_lut(arr, ds)
-        bits = 16 if arr.dtype.itemsize > 1 else 8
-    else:
-        bits = int(ds.get("BitsStored", 8) or 8)
-    if bits > 8:
-        arr = arr.astype(np.float32) * (255.0 / (2 ** bits - 1))
-    return np.clip(arr, 0, 255).astype(np.uint8)
-
-
 def _display_size(ds: Dataset, frame: int | None, cols: int, rows: int) -> tuple[int, int]:
     """Width and height at most MAX_SIDE, with non-square pixels made square."""
-    spacing = _frame_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
+    spacing = frame_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
     ratio = 1.0      # pixel width / pixel height
     if isinstance(spacing, list | tuple | pydicom.multival.MultiValue) and len(spacing) == 2:
-        row_sp, col_sp = _first(spacing[0]), _first(spacing[1])
+        row_sp, col_sp = first_number(spacing[0]), first_number(spacing[1])
         if row_sp and col_sp and row_sp > 0 and col_sp > 0:
             ratio = col_sp / row_sp
     elif "PixelAspectRatio" in ds:
         aspect = ds.PixelAspectRatio
-        if len(aspect) == 2 and _first(aspect[0]) and _first(aspect[1]):
+        if len(aspect) == 2 and first_number(aspect[0]) and first_number(aspect[1]):
             ratio = float(aspect[1]) / float(aspect[0])
     width, height = float(cols), float(rows)
     if abs(ratio - 1) > 0.01:
@@ -187,7 +148,7 @@ def _render_frame(source: str, ds: Dataset, frame: int | None, target: str) -> t
     arr = pixel_array(source, index=frame)
     palette = str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
     if palette or (arr.ndim == 3 and arr.shape[-1] == 3):
-        image = Image.fromarray(_color(arr, ds), "RGB")
+        image = Image.fromarray(rgb8(arr, ds), "RGB")
     else:
         image = Image.fromarray(_grayscale(arr, ds, frame), "L")
     size = _display_size(ds, frame, image.width, image.height)
@@ -269,7 +230,7 @@ def sample(n: int, k: int) -> list[int]:
 
 
 def _int(value: object) -> int | None:
-    number = _first(value)
+    number = first_number(value)
     return int(number) if number is not None else None
 
 

@@ -171,33 +171,25 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)
 
 
-def mounted_devices(mounts: Path = MOUNTS) -> dict[str, str]:
-    """{device name: mount point} for every mounted /dev node ("/dev/sdb1" -> "sdb1")."""
-    out: dict[str, str] = {}
+def _mounts(mounts: Path) -> list[tuple[str, str]]:
+    """(source, mount point) of every line of a mounts file, in order; [] if unreadable."""
     try:
         lines = mounts.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return out
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 2 or not parts[0].startswith("/dev/"):
-            continue
-        out[_dev_name(_unescape(parts[0]))] = _unescape(parts[1])
-    return out
+        return []
+    return [(_unescape(p[0]), _unescape(p[1])) for p in (ln.split() for ln in lines)
+            if len(p) >= 2]
+
+
+def mounted_devices(mounts: Path = MOUNTS) -> dict[str, str]:
+    """{device name: mount point} for every mounted /dev node ("/dev/sdb1" -> "sdb1")."""
+    return {_dev_name(source): point for source, point in _mounts(mounts)
+            if source.startswith("/dev/")}
 
 
 def _root_source(mounts: Path) -> str | None:
     """The device mounted on "/" (the last such line wins, as it hides the ones before)."""
-    source = None
-    try:
-        lines = mounts.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 2 and _unescape(parts[1]) == "/":
-            source = _unescape(parts[0])
-    return source
+    return next((source for source, point in reversed(_mounts(mounts)) if point == "/"), None)
 
 
 def _disks_of(name: str, sysfs: Path, depth: int = 0) -> set[str]:

@@ -20,12 +20,17 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, iter_pixels
 
-from burner.content.web import _color, _first, _frame_value
+from burner.content.pixels import (
+    CT_WINDOW,
+    frame_value,
+    own_window,
+    rescale,
+    rgb8,
+)
 from burner.viewer.encode import encode
 
 WORKERS = 2
 POOL_FROM = 4           # below this many files a pool costs more than it saves
-CT_WINDOW = (40.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,7 @@ def _gray(arr: np.ndarray, ds: Dataset, frame: int) -> tuple[np.ndarray, float, 
         if np.all(np.mod(out, 1) == 0) and out.min() >= -32768 and out.max() <= 32767:
             return out.astype(np.int16), 1.0, 0.0
         return out.astype(np.int32), 1.0, 0.0     # rare: kept as integers
-    slope = _first(_frame_value(ds, frame, "PixelValueTransformationSequence",
-                                "RescaleSlope"))
-    intercept = _first(_frame_value(ds, frame, "PixelValueTransformationSequence",
-                                    "RescaleIntercept"))
+    slope, intercept = rescale(ds, frame)
     slope = 1.0 if slope is None or slope == 0 else slope
     intercept = intercept or 0.0
     wide = arr.astype(np.int64)
@@ -78,10 +80,9 @@ def _gray(arr: np.ndarray, ds: Dataset, frame: int) -> tuple[np.ndarray, float, 
 
 def _window(ds: Dataset, frame: int, values: np.ndarray, slope: float,
             intercept: float) -> tuple[float, float]:
-    center = _first(_frame_value(ds, frame, "FrameVOILUTSequence", "WindowCenter"))
-    width = _first(_frame_value(ds, frame, "FrameVOILUTSequence", "WindowWidth"))
-    if center is not None and width is not None and width >= 1:
-        return center, width
+    window = own_window(ds, frame)
+    if window is not None:
+        return window
     if str(ds.get("Modality", "")) == "CT":
         return CT_WINDOW
     lo, hi = np.percentile(values, (0.5, 99.5)) * slope + intercept
@@ -89,10 +90,10 @@ def _window(ds: Dataset, frame: int, values: np.ndarray, slope: float,
 
 
 def _geometry(ds: Dataset, frame: int) -> dict:
-    pos = _floats(_frame_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient"), 3)
-    ori = _floats(_frame_value(ds, frame, "PlaneOrientationSequence",
+    pos = _floats(frame_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient"), 3)
+    ori = _floats(frame_value(ds, frame, "PlaneOrientationSequence",
                                "ImageOrientationPatient"), 6)
-    spacing = _floats(_frame_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    spacing = _floats(frame_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), 2)
     if spacing is None:
         spacing = _floats(ds.get("ImagerPixelSpacing"), 2)
     return {"pos": pos, "ori": ori, "spacing": spacing}
@@ -113,7 +114,7 @@ def pack_file(task: PackTask) -> list[dict] | str:
                         "rows": int(arr.shape[0]), "cols": int(arr.shape[1])}
                 meta.update(_geometry(ds, frame))
                 if photometric == "PALETTE COLOR" or (arr.ndim == 3 and arr.shape[-1] == 3):
-                    values, samples, kind = _color(arr, ds), 3, "rgb"
+                    values, samples, kind = rgb8(arr, ds), 3, "rgb"
                     meta.update(kind=kind, slope=1.0, intercept=0.0)
                 else:
                     values, slope, intercept = _gray(arr, ds, frame)
