@@ -37,7 +37,7 @@ from burner.demo import make_demo_job
 from burner.dicom import fileset
 from burner.dicom.dicomdir import Entry, write_dicomdir
 from burner.media import iso
-from burner.stages.gather import read_all
+from burner.stages.gather import ReadJob, read_all
 from burner.station import Station
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,14 +64,16 @@ def run(cmd: list[str], cwd: Path | None = None) -> None:
 
 def staged_tree(src: Path, tree: Path) -> None:
     files = sorted(src.rglob("*.dcm"))
-    gathered = read_all([(p, p.name) for p in files])
+    copies = tree.parent / "copies"
+    copies.mkdir()
+    gathered = read_all([ReadJob(p, p.name, copies / f"{n}") for n, p in enumerate(files)])
     fileset.build(tree, gathered.instances, profile="STD-GEN-DVD-JPEG", fileset_id="REF")
 
 
 def burner_dicomdir(tree: Path) -> None:
     """What burner does for a DICOMDIR: read every header, write the directory."""
     files = sorted((tree / "DICOM").rglob("IM*"))
-    gathered = read_all([(p, p.relative_to(tree).as_posix()) for p in files])
+    gathered = read_all([ReadJob(p, p.relative_to(tree).as_posix()) for p in files])
     entries = [Entry(i, tuple(Path(i.rel).parts), i.transfer_syntax, i.sop_class)
                for i in gathered.instances]
     write_dicomdir(tree / "DICOMDIR.BUR", entries, fileset_id="REF",

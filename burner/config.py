@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from burner.dicom.parse import MB, Limits
 from burner.errors import JobRejected
 
 MEDIA_TYPES = ("cd", "dvd", "dvd-dl", "bd", "usb", "iso")
@@ -46,6 +47,9 @@ class Config:
     images_dir: Path
     printing: dict[str, str]
     xorriso: str
+    limits: Limits = field(default_factory=Limits)
+    default_issuer: str = ""                 # the issuer of this site's own patient IDs
+    issuer_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "embedded default"
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -108,6 +112,16 @@ def _drive(base: Path, item: dict) -> DriveConfig:
     )
 
 
+def _limits(section: dict) -> Limits:
+    """[limits]: the largest element and inflated data set one input may have, in MB."""
+    try:
+        return Limits(max_element_bytes=int(section.get("max_element_mb", 4096)) * MB,
+                      max_inflated_bytes=int(section.get("max_inflated_mb", 512)) * MB)
+    except (TypeError, ValueError):
+        raise JobRejected("configuration: [limits] values must be whole numbers of MB") \
+            from None
+
+
 def load_config(path: str | os.PathLike | None = None) -> Config:
     """Load `path`, else $BURNER_CONFIG, else /etc/burner/burner.toml, else the embedded default.
 
@@ -149,6 +163,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         images_dir=_resolve(data_dir, str(output.get("images_dir", "images"))),
         printing={k: str(v) for k, v in data.get("printing", {}).items()},
         xorriso=str(data.get("tools", {}).get("xorriso", "xorriso")),
+        limits=_limits(data.get("limits", {})),
+        default_issuer=str(data.get("identity", {}).get("default_issuer", "")).strip(),
+        issuer_aliases={str(k): tuple(str(a) for a in v) for k, v in
+                        data.get("identity", {}).get("issuer_aliases", {}).items()},
         source=source,
         raw=data,
     )

@@ -10,6 +10,7 @@ import pytest
 from pydicom.data import get_testdata_files
 
 from burner.dicom.headers import NotUsable, _plain, read_instance
+from burner.dicom.parse import Damaged
 
 FILES = sorted(Path(f) for f in get_testdata_files() if f.endswith(".dcm"))
 
@@ -19,7 +20,7 @@ def _usable(path: Path) -> bool:
         warnings.simplefilter("ignore")
         try:
             read_instance(path, path.name)
-        except NotUsable:
+        except (NotUsable, Damaged):
             return False
     return True
 
@@ -38,7 +39,9 @@ def _normal(value: object) -> object:
 
 
 def test_most_test_files_are_usable() -> None:
-    assert len(USABLE) > 60
+    # pydicom ships about 75 .dcm files; the damaged ones and those with invalid UIDs are
+    # refused by the strict parse (see DAMAGED in test_fileset_conformance.py).
+    assert len(USABLE) > 55
 
 
 @pytest.mark.parametrize("path", USABLE, ids=[f.name for f in USABLE])

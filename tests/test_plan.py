@@ -17,7 +17,7 @@ from burner.stages.plan import MB, choose_media, estimated_size, split
 
 def image(syntax: str, size: int = 100_000) -> Instance:
     values = {"Rows": 512, "Columns": 512, "BitsAllocated": 16, "SamplesPerPixel": 1}
-    return Instance(Path("x"), "x", "1.2.840.10008.5.1.4.1.1.2", "1.2.3", syntax, size, True,
+    return Instance(Path("x"), "x", "1.2.840.10008.5.1.4.1.1.2", "1.2.3", syntax, size,
                     True, "IMAGE", values)
 
 

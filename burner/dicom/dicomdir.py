@@ -19,8 +19,8 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian
 
-import burner
 from burner.dicom import encode
+from burner.dicom.canonical import IMPLEMENTATION_UID, VERSION_NAME
 from burner.dicom.headers import Instance, NotUsable
 from burner.dicom.records import (
     MEDIA_STORAGE_DIRECTORY,
@@ -33,7 +33,6 @@ from burner.dicom.records import (
     leaf_keys,
 )
 
-IMPLEMENTATION_UID = "1.2.826.0.1.3680043.10.1468.1"  # burner's implementation class (example)
 _ITEM = struct.pack("<HHI", 0xFFFE, 0xE000, 0)
 _SEQ_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 # Offsets of the UL values of (0004,1400) and (0004,1420) in an encoded record.
@@ -256,7 +255,7 @@ def _meta(fileset_uid: str) -> bytes:
     meta.MediaStorageSOPInstanceUID = fileset_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = IMPLEMENTATION_UID
-    meta.ImplementationVersionName = f"BURNER_{burner.__version__}"[:16]
+    meta.ImplementationVersionName = VERSION_NAME
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False

@@ -1,12 +1,12 @@
-"""Read a DICOM file's header only, keeping just what later stages need.
+"""Read one input: its strict parse, its checks, the header values later stages need, and
+(when asked) its canonical copy written with the approved identity.
 
-Whole pixel data is never read here (`stop_before_pixels`, large values deferred), and what is
+Pixel data is never loaded (the parse maps the file and skips values by length), and what is
 kept per instance is a small dict, so memory does not grow with image size.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +15,14 @@ import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import IS, DSfloat, PersonName
 
+from burner.dicom import canonical
+from burner.dicom.parse import Damaged, Limits, NotDicom, parse_file
 from burner.dicom.records import MEDIA_STORAGE_DIRECTORY, record_type, wanted_keywords
+from burner.patient import Approved, Found
 
 _WANTED = {tag_for_keyword(k): k for k in wanted_keywords()}
 _WANTED_TAGS = frozenset(_WANTED)
@@ -60,12 +62,12 @@ def _value(ds: Dataset, tag: int) -> object:
             items = [v[0] for v in struct.iter_unpack(fmt, data)]
             return None if not items else items[0] if len(items) == 1 else items
     return _plain(ds[tag].value)
-PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 
 @dataclass
 class Instance:
-    """One DICOM object found in a job, as far as the pipeline needs to know it."""
+    """One DICOM object of a job, as far as the pipeline needs to know it; `path` is its
+    canonical copy once gather has written one."""
 
     path: Path
     rel: str
@@ -73,10 +75,14 @@ class Instance:
     sop_instance: str
     transfer_syntax: str
     size: int
-    part10: bool            # has preamble, "DICM" and a usable file meta group
     has_pixels: bool
     record: str             # leaf record type in the DICOMDIR
-    values: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)   # as written (the approved identity)
+    found: Found | None = None                   # the identity the input itself carried
+    sha256: str = ""                             # of the canonical copy at `path`
+    changed: tuple[int, ...] = ()                # tags kept in Original Attributes Sequence
+    source: Path | None = None                   # the input the copy was made from
+    fingerprint: tuple[int, ...] = ()            # of that input when it was read
 
     def get(self, keyword: str, default: object = "") -> object:
         return self.values.get(keyword, default)
@@ -94,91 +100,109 @@ class NotUsable(Exception):
     """A file that cannot go on the disc; the message says why in plain words."""
 
 
-def _read(path: Path) -> tuple[Dataset, bool]:
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, defer_size=4096)
-        return ds, True
-    except InvalidDicomError:
-        pass
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, defer_size=4096, force=True)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not DICOM"
-        raise NotUsable("not a DICOM file") from exc
-    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
-        raise NotUsable("not a DICOM file")
-    return ds, False
-
-
-def body_is_implicit(ds: Dataset) -> bool:
-    """True when pydicom had to read the body as implicit VR (its elements came without a VR).
-
-    Some writers put an implicit VR body behind an explicit transfer syntax; such a file is
-    not what its file meta says and must be rewritten, never copied.
-    """
-    # pydicom decides once, at the first element, how the whole body is encoded.
-    first = next(iter(ds.elements()), None)
-    return first is not None and getattr(first, "VR", "") is None
-
-
 def _has_pixels(ds: Dataset) -> bool:
     # stop_before_pixels leaves pixel data out; Rows and Columns tell that an image follows.
     return "Rows" in ds and "Columns" in ds
 
 
-def read_instance(path: Path, rel: str) -> Instance:
-    """Read `path`'s header; raise NotUsable with a plain reason when it cannot go on a disc."""
+
+def _text(ds: Dataset, keyword: str) -> str:
     try:
-        ds, part10 = _read(path)
-    except NotUsable:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise NotUsable(f"the file is damaged and cannot be read ({exc.__class__.__name__})") \
-            from exc
-    meta = getattr(ds, "file_meta", None)
-    implicit_body = body_is_implicit(ds)
+        value = ds.get(keyword, "")
+    except Exception as exc:  # noqa: BLE001 - a value pydicom cannot decode
+        raise Damaged(f"its {keyword} cannot be read ({exc.__class__.__name__})") from None
+    return "" if value is None else str(value).strip(" \0")
+
+
+def found_identity(ds: Dataset) -> Found:
+    """The patient identity `ds` carries (values as the object holds them)."""
+    ids: list[str] = []
+    for item in ds.get("IssuerOfPatientIDQualifiersSequence") or []:
+        ids += [_text(item, k) for k in ("UniversalEntityID", "LocalNamespaceEntityID")]
+    return Found(patient_id=_text(ds, "PatientID"), name=_text(ds, "PatientName"),
+                 birth_date=_text(ds, "PatientBirthDate"), sex=_text(ds, "PatientSex"),
+                 issuer=_text(ds, "IssuerOfPatientID"), issuer_ids=tuple(v for v in ids if v),
+                 study_uid=_text(ds, "StudyInstanceUID"))
+
+
+def read_instance(path: Path, rel: str, dest: Path | None = None,
+                  approved: Approved | None = None, limits: Limits | None = None) -> Instance:
+    """Parse and check `path`; with `dest`, write its canonical copy there (the Patient
+    module written as `approved` says) and describe that copy.
+
+    Raises NotUsable (left off the disc, with the reason) for what is not DICOM or has no place
+    in a file-set, and Damaged (the job is held) for a damaged or tampered object.
+    """
     try:
-        sop_class = str(ds.get("SOPClassUID", "")
-                        or (meta or {}).get("MediaStorageSOPClassUID", ""))
-        sop_instance = str(ds.get("SOPInstanceUID", ""))
-        syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    except Exception as exc:  # noqa: BLE001
-        raise NotUsable("the file's identifying header is damaged") from exc
-    if not syntax:
-        syntax = str(ds.original_encoding_uid()) if hasattr(ds, "original_encoding_uid") else ""
-        part10 = False
-    if sop_class == MEDIA_STORAGE_DIRECTORY:
-        raise NotUsable("this is a disc directory (DICOMDIR) from another disc; burner writes "
-                        "its own")
-    if not sop_class or not sop_instance:
-        raise NotUsable("the file has no SOP Class or SOP Instance UID, so no viewer can "
-                        "identify it")
-    has_pixels = _has_pixels(ds)
-    rtype = record_type(sop_class, has_pixels)
-    if rtype is None and pydicom.uid.UID(sop_class).name.endswith("Image Storage"):
-        raise NotUsable("this image has no picture in it (no pixel data)")
-    if rtype is None:
-        raise NotUsable(f"this kind of DICOM object ({sop_class}) has no place in a disc "
-                        "directory")
-    if part10 and meta is not None and str(meta.get("MediaStorageSOPInstanceUID", "")) \
-            != sop_instance:
-        part10 = False  # the file meta disagrees with the dataset: rewrite it when staging
-    if implicit_body and syntax != pydicom.uid.ImplicitVRLittleEndian:
-        part10 = False  # the body is not encoded as the transfer syntax says: rewrite it
-    values: dict = {}
-    try:
-        for tag in _WANTED_TAGS.intersection(ds.keys()):
-            values[_WANTED[tag]] = _value(ds, tag)
-    except Exception as exc:  # noqa: BLE001
-        raise NotUsable(f"the file's header is damaged ({exc.__class__.__name__})") from exc
+        parsed = parse_file(path, limits)
+    except NotDicom:
+        raise NotUsable("not a DICOM file") from None
+    except (OSError, ValueError) as exc:
+        raise NotUsable(f"the file cannot be read ({exc.__class__.__name__})") from None
+    with parsed:
+        ds = canonical.header(parsed)
+        meta = {e.tag: parsed.value(e).decode("latin-1").strip(" \0") for e in parsed.meta
+                if e.vr == "UI"}
+        sop_class = _text(ds, "SOPClassUID") or meta.get(0x00020002, "")
+        sop_instance = _text(ds, "SOPInstanceUID")
+        if sop_class == MEDIA_STORAGE_DIRECTORY:
+            raise NotUsable("this is a disc directory (DICOMDIR) from another disc; burner "
+                            "writes its own")
+        if not sop_class or not sop_instance:
+            if not parsed.part10:
+                raise NotUsable("not a DICOM file")
+            raise NotUsable("the file has no SOP Class or SOP Instance UID, so no viewer can "
+                            "identify it")
+        canonical.check_uids(parsed)
+        has_pixels = _has_pixels(ds)
+        rtype = record_type(sop_class, has_pixels)
+        if rtype is None and pydicom.uid.UID(sop_class).name.endswith("Image Storage"):
+            raise NotUsable("this image has no picture in it (no pixel data)")
+        if rtype is None:
+            raise NotUsable(f"this kind of DICOM object ({sop_class}) has no place in a disc "
+                            "directory")
+        canonical.check_pixels(parsed, ds)
+        found = found_identity(ds)
+        values: dict = {}
+        try:
+            for tag in _WANTED_TAGS.intersection(ds.keys()):
+                values[_WANTED[tag]] = _value(ds, tag)
+        except Exception as exc:  # noqa: BLE001
+            raise Damaged(f"its header cannot be read ({exc.__class__.__name__})") from None
+        written = None
+        if dest is not None:
+            written = canonical.write(parsed, ds, dest, sop_class=sop_class,
+                                      sop_instance=sop_instance, approved=approved)
+        syntax = written.transfer_syntax if written else parsed.transfer_syntax
+        fp = parsed.fingerprint
+    if written is not None and approved is not None:
+        values.update(_written_identity(values, approved, written))
     return Instance(
-        path=path,
+        path=dest if dest is not None else path,
         rel=rel,
         sop_class=sop_class,
         sop_instance=sop_instance,
         transfer_syntax=syntax,
-        size=os.path.getsize(path),
-        part10=part10,
+        size=written.size if written else path.stat().st_size,
         has_pixels=has_pixels,
         record=rtype,
         values=values,
+        found=found,
+        sha256=written.sha256 if written else "",
+        changed=written.changed if written else (),
+        source=path,
+        fingerprint=fp,
     )
+
+
+def _written_identity(values: dict, approved: Approved, written: canonical.Written) -> dict:
+    """The header values of the Patient module as the canonical copy now holds them."""
+    out = {"PatientName": approved.name, "PatientID": approved.patient_id,
+           "PatientBirthDate": approved.birth_date}
+    if approved.issuer:
+        out["IssuerOfPatientID"] = approved.issuer
+    if approved.sex:
+        out["PatientSex"] = approved.sex
+    if canonical.CHARSET in written.changed:
+        out["SpecificCharacterSet"] = "ISO_IR 192"
+    return out

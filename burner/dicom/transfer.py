@@ -1,16 +1,16 @@
-"""Put one instance into the staged tree: a zero-preamble copy when the file already fits the
-profile, else a rewrite in a transfer syntax the profile allows (decompressing if needed)."""
+"""Put one object into a volume's tree: its canonical copy as it is when the profile allows its
+transfer syntax, else decompressed to Explicit VR Little Endian from a parse of that copy."""
 
 from __future__ import annotations
 
-import hashlib
+import os
+import shutil
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataelem import RawDataElement
 from pydicom.uid import (
     JPEG2000,
     JPEG2000MC,
@@ -21,14 +21,13 @@ from pydicom.uid import (
     JPEGLSNearLossless,
 )
 
-from burner.dicom.headers import Instance, body_is_implicit
+from burner.dicom import canonical
+from burner.dicom.headers import Instance
+from burner.dicom.parse import PIXEL_DATA, UNDEFINED, Damaged, parse_file
 
-_CHUNK = 1 << 20
-_PREAMBLE = 128
-# VRs whose raw bytes pydicom keeps as read, and so must be swapped out of big endian.
-_SWAP = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _LOSSY = {JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless, JPEG2000, JPEG2000MC,
           "1.2.840.10008.1.2.4.203"}
+PHOTOMETRIC, PLANAR, LOSSY = 0x00280004, 0x00280006, 0x00282110
 
 
 @dataclass(frozen=True)
@@ -47,33 +46,14 @@ class CannotConvert(Exception):
 
 
 def place(inst: Instance, dest: Path, allowed: frozenset[str]) -> Placed:
-    """Write `inst` to `dest` in a syntax from `allowed`, preamble zeroed, and hash it."""
-    if inst.part10 and inst.transfer_syntax in allowed:
-        return _copy_zeroed(inst, dest)
-    return _rewrite(inst, dest)
-
-
-def _copy_zeroed(inst: Instance, dest: Path) -> Placed:
-    digest = hashlib.sha256()
-    size = 0
-    with open(inst.path, "rb") as src, open(dest, "wb") as out:
-        head = src.read(_PREAMBLE)
-        block = b"\0" * len(head)
-        while block:
-            digest.update(block)
-            out.write(block)
-            size += len(block)
-            block = src.read(_CHUNK)
-    return Placed(inst.transfer_syntax, inst.sop_class, size, digest.hexdigest(), False)
-
-
-def _swap_raw_values(ds: Dataset) -> None:
-    """Byte-swap raw OW/OF/OL/OD/OV values read from a big endian file (except pixel data)."""
-    for elem in ds.iterall():
-        width = _SWAP.get(elem.VR)
-        if width and elem.tag != 0x7FE00010 and isinstance(elem.value, bytes) and elem.value:
-            arr = np.frombuffer(elem.value, dtype=f">u{width}")
-            elem.value = arr.astype(f"<u{width}").tobytes()
+    """Put `inst` (its canonical copy) at `dest` in a syntax from `allowed`."""
+    if inst.transfer_syntax in allowed:
+        try:
+            os.link(inst.path, dest)         # the copy gather wrote is already the disc's
+        except OSError:
+            shutil.copyfile(inst.path, dest)
+        return Placed(inst.transfer_syntax, inst.sop_class, inst.size, inst.sha256, False)
+    return _decompress(inst, dest)
 
 
 def _first_line(exc: BaseException, limit: int = 160) -> str:
@@ -83,73 +63,45 @@ def _first_line(exc: BaseException, limit: int = 160) -> str:
     return gist[:limit]
 
 
-def _to_explicit_le(ds: Dataset, source: UID) -> None:
-    if source.is_compressed:
-        lossy = source in _LOSSY
-        try:
-            # The same object in another encoding: it keeps its SOP Instance UID (pydicom
-            # would make a new one by default, orphaning the DICOMDIR record and references).
-            ds.decompress(generate_instance_uid=False)
-        except Exception as exc:  # noqa: BLE001
-            raise CannotConvert(
-                f"its compressed pictures ({source.name}) are damaged or in a form that cannot "
-                f"be decoded, so they cannot be converted for this disc ({_first_line(exc)})"
-            ) from exc
-        if lossy:
-            ds.LossyImageCompression = "01"
-        return
-    if not source.is_little_endian:
-        pixels = None
-        if "PixelData" in ds:
-            try:
-                pixels = ds.pixel_array
-            except Exception as exc:  # noqa: BLE001
-                raise CannotConvert(f"its big endian pictures could not be read: {exc}") from exc
-        _swap_raw_values(ds)
-        if pixels is not None:
-            ds.PixelData = np.ascontiguousarray(pixels).astype(
-                pixels.dtype.newbyteorder("<")).tobytes()
-            if ds["PixelData"].VR not in ("OB", "OW"):
-                ds["PixelData"].VR = "OW"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+def _decoded(inst: Instance) -> tuple[bytes, str, int | None, int]:
+    """(pixel bytes, photometric interpretation, planar configuration, bits allocated)."""
+    with parse_file(inst.path) as parsed:
+        ds = canonical.header(parsed)
+        elem = next(e for e in parsed.elements if e.tag == PIXEL_DATA)
+        ds[PIXEL_DATA] = RawDataElement(PIXEL_DATA, "OB", UNDEFINED,  # type: ignore[assignment]
+                                        parsed.buf[elem.start:elem.start + elem.length - 8],
+                                        elem.start, False, True, True, False)
+    source = UID(inst.transfer_syntax)
+    try:
+        # The same object in another encoding keeps its SOP Instance UID.
+        ds.decompress(generate_instance_uid=False)
+    except Exception as exc:  # noqa: BLE001
+        raise CannotConvert(
+            f"its compressed pictures ({source.name}) are damaged or in a form that cannot "
+            f"be decoded, so they cannot be converted for this disc ({_first_line(exc)})"
+        ) from exc
+    planar = int(ds.PlanarConfiguration) if "PlanarConfiguration" in ds else None
+    return (bytes(ds.PixelData), str(ds.PhotometricInterpretation), planar,
+            int(ds.BitsAllocated))
 
 
-def _rewrite(inst: Instance, dest: Path) -> Placed:
+def _decompress(inst: Instance, dest: Path) -> Placed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            ds = pydicom.dcmread(inst.path, force=True)
-        except Exception as exc:  # noqa: BLE001
-            raise CannotConvert(f"the file could not be read in full ({exc})") from exc
-        source = UID(inst.transfer_syntax or ExplicitVRLittleEndian)
-        if "file_meta" not in ds.__dict__ or ds.file_meta is None:
-            ds.file_meta = pydicom.dataset.FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = source
-        if body_is_implicit(ds):
-            # Read as implicit VR whatever the file meta said: record that, so that writing
-            # gives every element its VR instead of copying VR-less raw elements.
-            ds.set_original_encoding(True, ds.original_encoding[1] is not False)
-        try:
-            _to_explicit_le(ds, source)
-        except CannotConvert:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise CannotConvert(f"it could not be converted ({exc.__class__.__name__}: {exc})") \
-                from exc
-        ds.file_meta.MediaStorageSOPClassUID = inst.sop_class
-        ds.file_meta.MediaStorageSOPInstanceUID = inst.sop_instance
-        ds.preamble = b"\0" * _PREAMBLE
-        try:
-            pydicom.dcmwrite(dest, ds, enforce_file_format=True,
-                             implicit_vr=False, little_endian=True)
-        except Exception as exc:  # noqa: BLE001
-            dest.unlink(missing_ok=True)
-            raise CannotConvert(f"it could not be written ({exc.__class__.__name__}: {exc})") \
-                from exc
-    digest = hashlib.sha256()
-    size = 0
-    with open(dest, "rb") as fp:
-        while block := fp.read(_CHUNK):
-            digest.update(block)
-            size += len(block)
-    return Placed(ExplicitVRLittleEndian, inst.sop_class, size, digest.hexdigest(), True)
+        pixels, photometric, planar, bits = _decoded(inst)
+    replace = {PIXEL_DATA: ("OB" if bits <= 8 else "OW", pixels),
+               PHOTOMETRIC: ("CS", photometric.encode("ascii"))}
+    if planar is not None:
+        replace[PLANAR] = ("US", struct.pack("<H", planar))
+    if inst.transfer_syntax in _LOSSY:
+        replace[LOSSY] = ("CS", b"01")     # lossy stays marked lossy
+    try:
+        with parse_file(inst.path) as parsed:
+            written = canonical.write(parsed, canonical.header(parsed), dest,
+                                      sop_class=inst.sop_class, sop_instance=inst.sop_instance,
+                                      approved=None, replace=replace,
+                                      syntax=ExplicitVRLittleEndian)
+    except (Damaged, OSError) as exc:
+        dest.unlink(missing_ok=True)
+        raise CannotConvert(f"it could not be written ({exc})") from exc
+    return Placed(ExplicitVRLittleEndian, inst.sop_class, written.size, written.sha256, True)

@@ -1,19 +1,20 @@
-"""gather: read every input's DICOM header (never pixel data) and sort out what cannot go on
-a disc, saying why for each file."""
+"""gather: parse every input once, strictly, and write its canonical copy (the only form in
+which it may reach a disc) into this stage's folder; say why for each file left out."""
 
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from burner.content.reports import MadeReport, make_reports
 from burner.dicom.headers import Instance, NotUsable, read_instance
+from burner.dicom.parse import Damaged, Limits
 from burner.errors import JobHeld
 from burner.manifest import Manifest, iter_job_files, resolve_inside
+from burner.patient import Approved, approved_from
 
 if TYPE_CHECKING:
     from burner.pipeline import JobContext
@@ -25,7 +26,8 @@ _PARALLEL_FROM = 64   # below this many files a process pool costs more than it 
 
 @dataclass
 class Gathered:
-    """The job's DICOM objects in input order, and the files left out with the reason.
+    """The job's DICOM objects in input order (each with its canonical copy), the files left
+    out with the reason, and the damaged ones (which hold the job at the identity check).
 
     The reports of job.json come last among the instances, as Encapsulated PDF objects;
     `reports` says which report file each of them was made from.
@@ -33,59 +35,81 @@ class Gathered:
 
     instances: list[Instance] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
     reports: list[MadeReport] = field(default_factory=list)
+    approved: Approved | None = None
 
 
-def _read_one(args: tuple[Path, str]) -> Instance | tuple[str, str]:
-    path, rel = args
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return read_instance(path, rel)
-        except NotUsable as exc:
-            return (rel, str(exc))
+class ReadJob(NamedTuple):
+    """One input: its path, the name people know it by, where its canonical copy goes (none:
+    only read it), the identity to write and the bounds of the parse."""
+
+    path: Path
+    rel: str
+    dest: Path | None = None
+    approved: Approved | None = None
+    limits: Limits = Limits()
 
 
-def read_all(files: list[tuple[Path, str]], workers: int | None = None) -> Gathered:
-    """Read headers of `files` ((path, name shown to people)), on every core for many files."""
+def _read_one(job: ReadJob) -> Instance | tuple[str, str, bool]:
+    try:
+        return read_instance(*job)
+    except (NotUsable, Damaged) as exc:
+        if job.dest is not None:
+            job.dest.unlink(missing_ok=True)
+        return (job.rel, str(exc), isinstance(exc, Damaged))
+
+
+def read_all(jobs: list[ReadJob], workers: int | None = None) -> Gathered:
+    """Read (and copy) `jobs`, on every core for many files."""
     workers = workers or os.cpu_count() or 1
-    if len(files) >= _PARALLEL_FROM and workers > 1:
+    if len(jobs) >= _PARALLEL_FROM and workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_read_one, files, chunksize=32))
+            results = list(pool.map(_read_one, jobs, chunksize=16))
     else:
-        results = [_read_one(f) for f in files]
+        results = [_read_one(j) for j in jobs]
     out = Gathered()
     # Copies of one object (same SOP Instance UID) all stay: staging puts the first copy that
     # can be written on the disc and leaves the others off, naming the copy that is there.
     for item in results:
-        if isinstance(item, tuple):
-            out.refused.append(item)
-        else:
+        if isinstance(item, Instance):
             out.instances.append(item)
+        elif item[2]:
+            out.damaged.append(item[:2])
+        else:
+            out.refused.append(item[:2])
     return out
 
 
-def add_reports(ctx: JobContext, manifest: Manifest, gathered: Gathered) -> None:
+def add_reports(ctx: JobContext, manifest: Manifest, gathered: Gathered,
+                objects: Path) -> None:
     """Make the job's reports into Encapsulated PDF instances in this stage's folder and add
     them to `gathered` like any input, so they are checked, planned and staged the same way."""
     gathered.reports = make_reports(ctx.job_dir, manifest, gathered.instances,
                                     ctx.out() / "reports")
-    for made in gathered.reports:
-        gathered.instances.append(read_instance(made.dicom, made.rel))
+    for n, made in enumerate(gathered.reports, 1):
+        gathered.instances.append(read_instance(made.dicom, made.rel, objects / f"R{n:06d}",
+                                                gathered.approved, ctx.config.limits))
 
 
 def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
+    approved = approved_from(manifest, ctx.config)
     reports = {os.path.realpath(resolve_inside(ctx.job_dir, r.path)) for r in manifest.reports}
-    files: list[tuple[Path, str]] = []
+    objects = ctx.out() / "objects"
+    objects.mkdir()
+    jobs: list[ReadJob] = []
     for rel in manifest.inputs:
         for path in iter_job_files(ctx.job_dir, rel):
             if os.path.realpath(path) not in reports:     # a report is no DICOM input
-                files.append((path, path.relative_to(ctx.job_dir).as_posix()))
-    gathered = read_all(files)
-    if not gathered.instances:
+                jobs.append(ReadJob(path, path.relative_to(ctx.job_dir).as_posix(),
+                                    objects / f"I{len(jobs):06d}", approved,
+                                    ctx.config.limits))
+    gathered = read_all(jobs)
+    gathered.approved = approved
+    if not gathered.instances and not gathered.damaged:
         raise JobHeld("No DICOM images were found in this job, so there is nothing to put on a "
                       "disc.", [f"{rel}: {why}" for rel, why in gathered.refused])
-    add_reports(ctx, manifest, gathered)
+    add_reports(ctx, manifest, gathered, objects)
     ctx.save(gathered)
     ctx.checkpoint("gather")

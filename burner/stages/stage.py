@@ -4,6 +4,7 @@ INDEX.HTM, SHA256.TXT) in the job's work folder."""
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING
 import burner
 from burner.content.render import render, write_text
 from burner.content.reports import disc_name
-from burner.dicom import fileset
+from burner.dicom import fileset, recheck
 from burner.dicom.fileid import fileset_id as make_fileset_id
+from burner.dicom.parse import fingerprint
 from burner.errors import JobHeld
 from burner.media import checksums
 from burner.viewer.write import write_viewer
@@ -217,10 +219,31 @@ def _build_volume(ctx: JobContext, index: int, count: int, instances: list,
                          descriptor=DESCRIPTOR, progress=progress)
 
 
+def _unchanged_inputs(gathered: Gathered) -> None:
+    """Hold the job when an input was written to or replaced since it was checked: the disc
+    would carry the copy that was checked, but the job folder is no longer what was approved."""
+    changed = []
+    for inst in gathered.instances:
+        if inst.source is None or not inst.fingerprint:
+            continue
+        try:
+            now = fingerprint(os.stat(inst.source, follow_symlinks=False))
+        except OSError:
+            now = ()
+        if now != inst.fingerprint:
+            changed.append(f"{inst.rel}: the file was changed, replaced or removed after it was "
+                           "checked")
+    if changed:
+        raise JobHeld("Files of this job changed after the patient check, so nothing was "
+                      "written. Make sure the job folder holds the files that were approved "
+                      "(export them again if in doubt), then retry.", changed)
+
+
 def run(ctx: JobContext) -> None:
     gathered = ctx.load("gather")
     plan = ctx.load("plan")
     manifest = ctx.load("validate")
+    _unchanged_inputs(gathered)
     count = len(plan.volumes)
     refused: list[tuple[str, str]] = []
     sets: list[fileset.FileSet] = []
@@ -240,6 +263,7 @@ def run(ctx: JobContext) -> None:
                           [f"{rel}: {why}" for rel, why in refused])
         on_earlier.update((e.instance.sop_instance, index) for e in fs.entries)
         sets.append(fs)
+    _recheck(ctx, gathered, sets, manifest)
     discs = disc_set(sets)
     reports = _stage_reports(ctx, gathered, sets, discs)   # REPORTS/ of every volume
     volumes = []
@@ -259,3 +283,22 @@ def run(ctx: JobContext) -> None:
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
                                     plan.profile, len(hashes) + 1, size, reports[index - 1]))
     ctx.save({"volumes": volumes, "refused": refused, "discs": discs})
+
+
+def _recheck(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
+             manifest: object) -> None:
+    """Read every staged DICOM file back: the patient and exams must still be the approved
+    ones, whatever happened between the identity check and now."""
+    studies = {s.uid for s in manifest.studies}  # type: ignore[attr-defined]
+    details = []
+    for index, fs in enumerate(sets, 1):
+        for entry in fs.entries:
+            path = ctx.out() / f"vol{index}" / Path(*entry.file_id)
+            why = recheck.problems(path, entry.instance.sop_instance, gathered.approved,
+                                   studies)
+            if why:
+                details.append(f"{entry.instance.rel}: {'; '.join(why)}")
+    if details:
+        raise JobHeld("Files staged for the disc do not carry the approved patient when read "
+                      "back, so nothing was written. Export the files listed again, then "
+                      "retry.", details)
