@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from burner.content.reports import MadeReport, make_reports
+from burner.content.reports import MadeReport, make_reports, max_report_bytes
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.errors import JobHeld
 from burner.manifest import Manifest, iter_job_files, resolve_inside
@@ -69,7 +69,8 @@ def add_reports(ctx: JobContext, manifest: Manifest, gathered: Gathered) -> None
     """Make the job's reports into Encapsulated PDF instances in this stage's folder and add
     them to `gathered` like any input, so they are checked, planned and staged the same way."""
     gathered.reports = make_reports(ctx.job_dir, manifest, gathered.instances,
-                                    ctx.out() / "reports")
+                                    ctx.out() / "reports",
+                                    max_bytes=max_report_bytes(ctx.config))
     for made in gathered.reports:
         gathered.instances.append(read_instance(made.dicom, made.rel))
 
