@@ -120,7 +120,7 @@ def safe_pdf(rel: str, data: bytes) -> bytes:
     try:
         return make_safe(data)
     except NotSafe as exc:
-        log.info("report %s not made safe: %s", rel, exc.code)
+        log.info("a report PDF was not made safe: %s", exc.code)   # no file name: it may be PHI
         if exc.code == "incomplete":
             raise JobRejected(f"{rel}: the report PDF is incomplete (it looks cut off); copy "
                               "or export it again, then submit the job again") from None
