@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 # validators used by the tests (dcmtk, dicom3tools), systemd-analyze for the unit test.
 APT_PACKAGES=(python3 python3-venv python3-pip xorriso genisoimage dcmtk dicom3tools systemd
               cups printer-driver-cups-pdf poppler-utils zbar-tools chromium fonts-dejavu-core
-              sqlite3 ca-certificates dosfstools mtools fdisk)
+              sqlite3 ca-certificates dosfstools mtools fdisk qpdf)
 
 install_system() {
   local missing=()

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,11 +142,14 @@ def pdf_text(path: Path) -> str:
 
 
 def test_reports_folder_holds_the_pdfs(built: Built) -> None:
-    """REPORT1.PDF is the input PDF byte for byte; REPORT2.PDF is the text report typeset."""
+    """REPORT1.PDF is the input PDF rewritten (never copied) with its text and pages;
+    REPORT2.PDF is the text report typeset."""
     folder = built.tree / "REPORTS"
     assert sorted(p.name for p in folder.iterdir()) == ["REPORT1.PDF", "REPORT2.PDF"]
-    assert (folder / "REPORT1.PDF").read_bytes() == built.pdf
+    assert (folder / "REPORT1.PDF").read_bytes() != built.pdf
     assert PDF_WORDS in pdf_text(folder / "REPORT1.PDF")
+    info = run_tool([require_tool("pdfinfo"), str(folder / "REPORT1.PDF")])
+    assert re.search(r"(?m)^Pages:\s+1$", info.stdout), output_of(info)
     typeset = folder / "REPORT2.PDF"
     assert typeset.read_bytes().startswith(b"%PDF-")
     text = pdf_text(typeset)
@@ -326,7 +330,9 @@ def test_station_burns_reports_and_verify_passes(tmp_path: Path) -> None:
         iso.get_file_from_iso_fp(burned, iso_path="/REPORTS/REPORT1.PDF;1")
     finally:
         iso.close()
-    assert burned.getvalue() == pdf
+    assert burned.getvalue().startswith(b"%PDF-") and burned.getvalue() != pdf   # rewritten
+    (tmp_path / "burned.pdf").write_bytes(burned.getvalue())
+    assert PDF_WORDS in pdf_text(tmp_path / "burned.pdf")
     check = station.cli("verify", str(medium))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "OK: every file matches" in check.stdout

@@ -1,6 +1,7 @@
 """The radiologist's reports of a job (DESIGN.md sections 3 and 4).
 
-Each `reports` entry of job.json becomes a PDF (a PDF as it is, plain text typeset into one)
+Each `reports` entry of job.json becomes a PDF (a PDF rewritten without scripts, actions or
+attachments by burner.content.pdfsafe, plain text typeset into one and rewritten the same way)
 that goes twice on the medium: as a file under REPORTS/ for people, and as an Encapsulated PDF
 instance under DICOM/ of the right patient and study for a receiving PACS.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -21,6 +23,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
 
 import burner
+from burner.config import Config
+from burner.content.pdfsafe import MAX_BYTES, NotSafe, make_safe
 from burner.dicom.codes import code_item
 from burner.dicom.dicomdir import IMPLEMENTATION_UID
 from burner.dicom.headers import Instance
@@ -35,7 +39,6 @@ SERIES_NUMBER = 999
 SERIES_DESCRIPTION = "REPORT"
 # LOINC "Diagnostic imaging report", the document's concept (PS3.16 CID 7020).
 REPORT_CONCEPT = ("18748-4", "LN", "Diagnostic imaging report")
-_TAIL = 8192            # a complete PDF says %%EOF within its last bytes
 
 # Study-level attributes (General Study and Patient Study modules) an encapsulated report
 # copies from an image of its study, so the study looks the same in every file of the disc.
@@ -49,13 +52,15 @@ STUDY_KEYWORDS = (
 PATIENT_KEYWORDS = ("PatientName", "PatientSex", "IssuerOfPatientID")
 _TYPE2 = ("StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
 
+log = logging.getLogger(__name__)
+
 
 class MadeReport(NamedTuple):
     """A report made for the disc: where it came from and the files made of it."""
 
     rel: str            # the report's path in the job folder (as job.json names it)
     sop_instance: str   # the Encapsulated PDF instance's SOP Instance UID
-    pdf: Path           # the PDF for REPORTS/ (the original, or typeset from text)
+    pdf: Path           # the PDF for REPORTS/ (rewritten safe, or typeset from text)
     dicom: Path         # the Encapsulated PDF instance
     size: int           # bytes of the PDF
     title: str          # Document Title, also the link text for people
@@ -65,28 +70,81 @@ class MadeReport(NamedTuple):
 # --- the PDF -------------------------------------------------------------------------------
 
 
-def report_pdf(job_dir: Path, ref: ReportRef) -> bytes:
-    """The report `ref` as PDF bytes: a PDF as it is, a .txt report typeset.
+def max_report_bytes(config: Config) -> int:
+    """The largest report file the station accepts: `[reports] max_mb` (default 100)."""
+    value = config.raw.get("reports", {}).get("max_mb", MAX_BYTES / 2**20)
+    try:
+        limit = int(float(value) * 2**20)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit <= 0:
+        raise JobRejected("configuration: [reports] max_mb must be a number of megabytes above 0")
+    return limit
 
-    Anything else is refused (JobRejected) with a sentence naming the file.
+
+def _read(path: Path, rel: str, max_bytes: int) -> bytes:
+    try:
+        with open(path, "rb") as fp:
+            data = fp.read(max_bytes + 1)
+    except OSError as exc:
+        raise JobRejected(f"{rel}: the report could not be read ({exc.strerror}); "
+                          "copy it into the job folder again") from None
+    if len(data) > max_bytes:
+        limit = f"{max_bytes / 2**20:g}"
+        raise JobHeld(f"{rel}: the report is larger than {limit} MB, the most a report may be "
+                      "on a disc; export it again from the reporting system without embedded "
+                      "images or attachments (or ask a technician to raise [reports] max_mb in "
+                      "the station settings), then retry")
+    return data
+
+
+# Why a PDF could not be made safe (pdfsafe.NotSafe.code), in words for the front desk.
+_NOT_SAFE = {
+    "password": "the report PDF is protected with a password, so it cannot be checked and "
+                "made safe for a disc; export it again from the reporting system without a "
+                "password, then retry",
+    "active": "the report PDF holds scripts, actions or attached files that could not be "
+              "removed safely; export it again from the reporting system as a plain PDF, "
+              "then retry",
+    "complex": "the report PDF is too large or complex to be checked and made safe for a "
+               "disc; export it again from the reporting system as a plain PDF without "
+               "attachments, then retry",
+}
+_DAMAGED = ("the report PDF is damaged and cannot be made safe for a disc; export it again "
+            "from the reporting system, then retry")
+
+
+def safe_pdf(rel: str, data: bytes) -> bytes:
+    """The PDF `data` rewritten for a disc (pdfsafe.make_safe); a PDF that cannot be made safe
+    holds the job (JobHeld), one cut off refuses it (JobRejected), each naming `rel`."""
+    try:
+        return make_safe(data)
+    except NotSafe as exc:
+        log.info("a report PDF was not made safe: %s", exc.code)   # no file name: it may be PHI
+        if exc.code == "incomplete":
+            raise JobRejected(f"{rel}: the report PDF is incomplete (it looks cut off); copy "
+                              "or export it again, then submit the job again") from None
+        raise JobHeld(f"{rel}: {_NOT_SAFE.get(exc.code, _DAMAGED)}") from None
+
+
+def report_pdf(job_dir: Path, ref: ReportRef, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The report `ref` as a safe PDF for a disc: a PDF rewritten without scripts, actions or
+    attachments, a plain-text report typeset. Judged by content, never by name: a PDF is a
+    file that starts with "%PDF-" (at byte 0, nowhere else), whatever its name.
+
+    A file over `max_bytes` or a PDF that cannot be made safe holds the job (JobHeld); one that
+    is neither PDF nor text is refused (JobRejected); each with a sentence naming the file.
     """
     path = resolve_inside(job_dir, ref.path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise JobRejected(f"{ref.path}: the report could not be read ({exc.strerror}); "
-                          "copy it into the job folder again") from None
+    data = _read(path, ref.path, max_bytes)
     suffix = path.suffix.lower()
     if data.startswith(b"%PDF-"):
-        if b"%%EOF" not in data[-_TAIL:]:
-            raise JobRejected(f"{ref.path}: the report PDF is incomplete (it looks cut off); "
-                              "copy or export it again, then submit the job again")
-        return data
+        return safe_pdf(ref.path, data)
     if suffix == ".pdf":
         raise JobRejected(f"{ref.path}: the report is named .pdf but is not a PDF file; export "
                           "the report as PDF again, then submit the job again")
     if suffix == ".txt":
-        return text_to_pdf(_decode_text(ref.path, data))
+        return safe_pdf(ref.path, text_to_pdf(_decode_text(ref.path, data)))
     raise JobRejected(f"{ref.path}: only PDF reports or plain-text (.txt) reports can go on a "
                       "disc; save the report as PDF, then submit the job again")
 
@@ -348,11 +406,12 @@ def _title(study: dict) -> str:
 
 
 def make_reports(job_dir: Path, manifest: Manifest, instances: list[Instance],
-                 out: Path) -> list[MadeReport]:
-    """For every report of `manifest`: its PDF and its Encapsulated PDF instance, in `out`.
+                 out: Path, *, max_bytes: int = MAX_BYTES) -> list[MadeReport]:
+    """For every report of `manifest`: its safe PDF and its Encapsulated PDF instance, in `out`.
 
     Every report is checked before anything is written: a file that is not a PDF or text
-    refuses the job (JobRejected), a report for an exam not in the job holds it (JobHeld).
+    refuses the job (JobRejected); a report for an exam not in the job, over `max_bytes`, or
+    a PDF that cannot be made safe holds it (JobHeld).
     """
     if not manifest.reports:
         return []
@@ -362,7 +421,7 @@ def make_reports(job_dir: Path, manifest: Manifest, instances: list[Instance],
     prepared: list[tuple[ReportRef, bytes, str]] = []
     for ref in manifest.reports:
         try:
-            pdf = report_pdf(job_dir, ref)
+            pdf = report_pdf(job_dir, ref, max_bytes=max_bytes)
             prepared.append((ref, pdf, study_for(ref, list(studies))))
         except JobRejected as exc:
             rejected.append(str(exc))
@@ -373,9 +432,9 @@ def make_reports(job_dir: Path, manifest: Manifest, instances: list[Instance],
     if len(held) == 1:
         raise held[0]
     if held:
-        raise JobHeld(f"{len(held)} reports are for exams that are not in this release. Add the "
-                      "exams' images to the job, or correct the reports' study_instance_uid in "
-                      "job.json, then retry.", [d for h in held for d in h.details])
+        raise JobHeld(f"{len(held)} reports cannot go on a disc as they are; each is listed "
+                      "below with what to do, then retry.",
+                      [line for h in held for line in (str(h), *h.details)])
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, tuple[str, int, list[int]]] = {}   # study -> (uid, number, [count])
     made: list[MadeReport] = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from burner.content.reports import MadeReport, make_reports
+from burner.content.reports import MadeReport, make_reports, max_report_bytes
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged, Limits
 from burner.errors import JobHeld
@@ -86,7 +86,8 @@ def add_reports(ctx: JobContext, manifest: Manifest, gathered: Gathered,
     """Make the job's reports into Encapsulated PDF instances in this stage's folder and add
     them to `gathered` like any input, so they are checked, planned and staged the same way."""
     gathered.reports = make_reports(ctx.job_dir, manifest, gathered.instances,
-                                    ctx.out() / "reports")
+                                    ctx.out() / "reports",
+                                    max_bytes=max_report_bytes(ctx.config))
     for n, made in enumerate(gathered.reports, 1):
         gathered.instances.append(read_instance(made.dicom, made.rel, objects / f"R{n:06d}",
                                                 gathered.approved, ctx.config.limits))
