@@ -640,6 +640,8 @@ def test_name_variants_end_on_a_disc_as_one_patient(tmp_path: Path) -> None:
         assert original in modified_names(ds), f"{path}: original name {original!r} not kept"
         assert "(0400,0561)" in dcmdump_of(path)
     assert changed == 3      # "TESTER^ROBIN " is the approved name once DICOM padding is cut
+    readme = (tree / "README.TXT").read_text(encoding="utf-8")
+    assert "Original Attributes Sequence (0400,0561)" in " ".join(readme.split()), readme
 
 
 def test_dot_file_is_named_not_silently_skipped(tmp_path: Path) -> None:
