@@ -154,6 +154,8 @@ _PATTERN_WORDS = {
     r"^[0-9]+(\.[0-9]+)*$": 'must be a DICOM UID: numbers separated by dots, e.g. "1.2.840.10008"',
     r"^[0-9]+(\.[0-9]+)?$": 'must be an amount written in quotes, e.g. "6.50"',
     r"^[A-Z]{3}$": 'must be a three-letter currency code in capitals, e.g. "USD"',
+    r"^$|\S": "must not be empty or only spaces",
+    r"^$|[^\s^=]": "must hold a name, not only spaces or separators",
 }
 
 _FORMAT_WORDS = {

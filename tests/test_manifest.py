@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -701,3 +702,15 @@ def test_iter_job_files_refuses_bad_input_path(tmp_path):
     job = make_job(tmp_path)
     with pytest.raises(JobRejected, match="must not use '..'"):
         list(iter_job_files(job, "../"))
+
+
+@pytest.mark.parametrize("patient,words", [
+    ({"id": "   ", "name": "DOE^JANE"}, "patient.id: must not be empty or only spaces"),
+    ({"id": "MRN1", "name": " ^ "}, "patient.name: must hold a name"),
+])
+def test_a_blank_patient_id_or_name_is_rejected(patient: dict, words: str) -> None:
+    """A blank ID would match files without one; a blank name matches nobody."""
+    data = {"version": 1, "patient": {**patient, "birth_date": "1970-01-01"},
+            "approval": {"by": "x", "at": "2026-01-01T00:00:00Z"}}
+    with pytest.raises(JobRejected, match=re.escape(words)):
+        validate_manifest(data, "J1")
