@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import os
 import re
 import struct
@@ -352,6 +353,10 @@ class Writer:
         return _pad(data, vr)
 
     def element(self, e: Elem) -> bytes:
+        if e.fragments is not None:       # e.g. a compressed icon inside a sequence
+            out = _Out(io.BytesIO())
+            self.stream(out, e, "OB")
+            return out.fp.getvalue()  # type: ignore[attr-defined]
         if e.items is not None:
             body = b"".join(self.item(i) for i in e.items)
             return _header(e.tag, "SQ", len(body)) + body

@@ -239,7 +239,7 @@ class _Reader:
         if length != UNDEFINED and length > self.limits.max_element_bytes:
             raise Damaged(f"element {tag_text(tag)} is {length / MB:,.0f} MB, more than the "
                           f"{self.limits.max_element_bytes / MB:,.0f} MB one element may hold")
-        if tag == PIXEL_DATA and self.encapsulated:
+        if tag == PIXEL_DATA and self.encapsulated and (depth == 0 or length == UNDEFINED):
             if length != UNDEFINED:
                 raise Damaged("its compressed pixel data is not stored in fragments as the "
                               "transfer syntax requires")
