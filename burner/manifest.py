@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from burner.errors import JobRejected
 
@@ -30,9 +30,14 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 DEFAULT_INPUTS = ("dicom/",)
 DUE_AFTER = timedelta(days=30)  # 45 CFR 164.524(b)(2): act within 30 calendar days
 
-JOB_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+# DESIGN.md section 3. The first character is a letter or digit: a name starting with '.' is
+# hidden and never served from the spool, and one starting with '-' reads as a command option.
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+JOB_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"   # the same rule in job.schema.json
+_JOB_ID_CHARS = "may only contain letters, digits, '.', '_' and '-', at most 64 characters"
+_JOB_ID_START = "must start with a letter or digit"
+JOB_ID_RULE = f"{_JOB_ID_START} and {_JOB_ID_CHARS}"
 _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*", re.ASCII)
-JOB_ID_RULE = "may only contain letters, digits, '.', '_' and '-', at most 64 characters"
 
 Location = tuple[str | int, ...]  # where in job.json, e.g. ("reports", 0, "path")
 Problem = tuple[Location, str]
@@ -130,12 +135,27 @@ def _parses(parse: Callable[[str], object], value: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=64)
+def _anchored(pattern: str) -> re.Pattern[str]:
+    """A schema pattern for Python's re: a final "$" ends the text, as in JSON Schema (ECMA-262),
+    instead of also allowing a newline before the end (so "R1" + newline is no job id)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern_keyword(validator, pattern, instance, schema):  # noqa: ANN001 - jsonschema
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
     checker = FormatChecker(formats=())
     checker.checks("date")(_is_date)
     checker.checks("date-time")(_is_date_time)
-    return Draft202012Validator(_schema(), format_checker=checker)
+    strict = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+    return strict(_schema(), format_checker=checker)
 
 
 # --- schema errors in plain words ----------------------------------------------------------
@@ -150,7 +170,7 @@ _TYPE_WORDS = {
 }
 
 _PATTERN_WORDS = {
-    r"^[A-Za-z0-9._-]{1,64}$": JOB_ID_RULE,
+    JOB_ID_PATTERN: JOB_ID_RULE,     # _pattern says which part of the rule a job id breaks
     r"^[0-9]+(\.[0-9]+)*$": 'must be a DICOM UID: numbers separated by dots, e.g. "1.2.840.10008"',
     r"^[0-9]+(\.[0-9]+)?$": 'must be an amount written in quotes, e.g. "6.50"',
     r"^[A-Z]{3}$": 'must be a three-letter currency code in capitals, e.g. "USD"',
@@ -211,7 +231,22 @@ def _const(error: ValidationError, at: Location) -> list[Problem]:
     return [(at, f"must be {_show(error.validator_value)} (got {_show(error.instance)})")]
 
 
+def job_id_problem(value: str) -> str | None:
+    """What is wrong with `value` as a job id, in plain words ending in "(got ...)"; None if
+    nothing is."""
+    if JOB_ID_RE.fullmatch(value):
+        return None
+    got = f"(got {_show(value)})"
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value, re.ASCII):
+        return f"{_JOB_ID_START} {got}"
+    if value and not JOB_ID_RE.match(value[0]):
+        return f"{_JOB_ID_CHARS} {got}, and {_JOB_ID_START}"
+    return f"{_JOB_ID_CHARS} {got}"
+
+
 def _pattern(error: ValidationError, at: Location) -> list[Problem]:
+    if error.validator_value == JOB_ID_PATTERN and isinstance(error.instance, str):
+        return [(at, job_id_problem(error.instance) or JOB_ID_RULE)]
     words = _PATTERN_WORDS.get(error.validator_value, "is not written the expected way")
     return [(at, f"{words} (got {_show(error.instance)})")]
 

@@ -227,6 +227,15 @@ CASES = [
     ("job_id", "", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
      'characters (got "")'),
     ("job_id", "x" * 65, "job_id: may only contain letters"),
+    ("job_id", ".hidden", 'job_id: must start with a letter or digit (got ".hidden")'),
+    ("job_id", "...", 'job_id: must start with a letter or digit (got "...")'),
+    ("job_id", "-R1", 'job_id: must start with a letter or digit (got "-R1")'),
+    ("job_id", "R1\n", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
+     'characters (got "R1\\n")'),
+    ("job_id", "/R1", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
+     'characters (got "/R1"), and must start with a letter or digit'),
+    ("studies.0.study_instance_uid", "1.2.3\n",
+     "studies[0].study_instance_uid: must be a DICOM UID"),
     ("studies.0.study_instance_uid", "1.2.abc",
      'studies[0].study_instance_uid: must be a DICOM UID: numbers separated by dots, '
      'e.g. "1.2.840.10008" (got "1.2.abc")'),
@@ -338,6 +347,22 @@ def test_folder_name_that_is_no_job_id_is_refused_when_job_id_is_absent():
                            "cannot be used instead")
     assert "rename the folder" in line
     assert validate_manifest(data, "R2026-000123").job_id == "R2026-000123"
+
+
+def test_hidden_folder_name_is_no_job_id():
+    data = changed(example(), "job_id", delete=True)
+    [line] = problems(data, folder=".hidden")
+    assert line.startswith("job_id: not given, and the job folder's name \".hidden\" cannot be "
+                           "used instead: a job id must start with a letter or digit")
+
+
+def test_job_id_rule_is_the_design_rule():
+    for good in ("R1", "0", "a" * 64, "R2026-000123", "a.b_c-d", "x..."):
+        assert mf.job_id_problem(good) is None, good
+        assert validate_manifest(changed(example(), "job_id", good), FOLDER).job_id == good
+    for bad in (".hidden", "...", ".", "-", "_x", "", "a" * 65, "a b", "R1\n", "ä"):
+        assert mf.job_id_problem(bad), bad
+        assert not mf.JOB_ID_RE.fullmatch(bad)
 
 
 def test_folder_name_problem_is_listed_with_schema_problems():

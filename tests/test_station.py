@@ -367,6 +367,17 @@ def test_submit_pending_then_approve(station: StationDir, tmp_path: Path) -> Non
     assert read_result(station, "S2")["approved_by"] == "supervisor2"
 
 
+@pytest.mark.parametrize("job_id", [".hidden", "..."])
+def test_submit_refuses_a_job_id_not_starting_with_a_letter_or_digit(
+        station: StationDir, tmp_path: Path, job_id: str) -> None:
+    """A name starting with '.' is hidden in the spool: it would be queued and never seen."""
+    proc = _submit(station, [_series_folder(tmp_path)], job_id, "--approved-by", "clerk1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f'A job id must start with a letter or digit (got "{job_id}")' in proc.stderr
+    assert "Traceback" not in proc.stderr and "queued" not in proc.stdout
+    assert list(station.spool.glob("*/*")) == [], "no job folder anywhere in the spool"
+
+
 def test_cancel_approved_job(station: StationDir) -> None:
     station.add_job("C1")
     proc = station.cli("cancel", "C1", "--by", "clerk3")
