@@ -588,24 +588,47 @@ def resolve_inside(job_dir: Path, rel: str) -> Path:
         raise JobRejected(f"{rel or '(empty path)'}: {exc}") from None
 
 
+# Why a file or folder inside an input is left off, for people (e.g. "dicom/.IM3: left off: ...").
+HIDDEN_FILE = ("left off: the file name starts with '.', which marks hidden or unfinished "
+               "files; rename it if it belongs to the release")
+HIDDEN_FOLDER = ("left off with everything in it: the folder name starts with '.', which marks "
+                 "hidden or unfinished folders; rename it if it belongs to the release")
+# Written into a claimed job folder by the spool (spool.OWNER); burner's own, never listed.
+OWNER_FILE = ".burner-station"
+
+
 def iter_job_files(job_dir: Path, rel: str) -> Iterator[Path]:
     """Every file of the input `rel`: the file itself, or a folder's files recursively.
 
-    Sorted by name; names starting with '.' are skipped. A link that leads outside the job
-    folder, a broken link or a special file (device, pipe, socket) is refused (JobRejected).
+    Sorted by name; names starting with '.' are left off (skipped_job_files names them). A
+    link that leads outside the job folder, a broken link or a special file (device, pipe,
+    socket) is refused (JobRejected).
     """
+    return (path for path, why in _entries(job_dir, rel) if why is None)
+
+
+def skipped_job_files(job_dir: Path, rel: str) -> list[tuple[str, str]]:
+    """What iter_job_files(job_dir, rel) leaves off, as (name shown to people, reason), sorted
+    as walked: each file or folder inside the input whose name starts with '.' (a folder once,
+    not its contents). Refuses what iter_job_files refuses, the same way."""
+    root = Path(os.path.realpath(job_dir))
+    return [(_shown(root, path), why) for path, why in _entries(job_dir, rel) if why]
+
+
+def _entries(job_dir: Path, rel: str) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for every file of the input `rel`, (path, why) for what is left off."""
     root = Path(os.path.realpath(job_dir))
     start = resolve_inside(job_dir, rel)
     if start.is_dir():
         yield from _walk(root, start, set())
     else:
         _check_file(root, start)
-        yield start
+        yield start, None
 
 
-def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[Path]:
+def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[tuple[Path, str | None]]:
     real = os.path.realpath(folder)
-    if real in seen:  # a link to a folder already walked (or a loop)
+    if real in seen:  # a link to a folder already walked (or a loop): its files are listed
         return
     seen.add(real)
     try:
@@ -614,15 +637,17 @@ def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[Path]:
         raise JobRejected(f"{_shown(root, folder)}: folder could not be read: "
                           f"{exc.strerror}") from None
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
         path = Path(entry.path)
+        if entry.name.startswith("."):
+            if not (entry.name == OWNER_FILE and Path(real) == root):
+                yield path, HIDDEN_FOLDER if path.is_dir() else HIDDEN_FILE
+            continue
         _check_link(root, path)
         if path.is_dir():
             yield from _walk(root, path, seen)
         else:
             _check_file(root, path)
-            yield path
+            yield path, None
 
 
 def _shown(root: Path, path: Path) -> str:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from burner.errors import JobRejected
-from burner.manifest import job_id_problem
+from burner.manifest import OWNER_FILE, job_id_problem
 
 FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
 REASON = "reason.txt"
-OWNER = ".burner-station"   # written into a claimed job folder: which station works on it
+OWNER = OWNER_FILE          # written into a claimed job folder: which station works on it
 ORPHAN_SECONDS = 60.0       # an active/ folder with no owner this long was left by a crash
 # A folder in approved/ without job.json may still be being copied; after this long it is
 # an error that a person must see.

@@ -23,6 +23,7 @@ from burner.manifest import (
     resolve_inside,
     schema,
     schema_text,
+    skipped_job_files,
     validate_manifest,
 )
 
@@ -675,6 +676,44 @@ def test_iter_job_files_walks_sorted_and_skips_dot_names(tmp_path):
     (dicom / ".hidden" / "c.dcm").write_bytes(b"x")
     assert names(job, iter_job_files(job, "dicom/")) == [
         "dicom/CT/1.dcm", "dicom/MR/a.dcm", "dicom/MR/s2/b.dcm", "dicom/z.dcm"]
+
+
+def test_skipped_job_files_names_every_dot_name_left_off(tmp_path):
+    job = make_job(tmp_path)
+    dicom = job / "dicom"
+    (dicom / "MR").mkdir()
+    for rel in ("MR/a.dcm", ".IM0003.dcm", "MR/._a.dcm"):
+        (dicom / rel).write_bytes(b"x")
+    (dicom / ".hidden").mkdir()
+    (dicom / ".hidden" / "c.dcm").write_bytes(b"x")
+    (dicom / ".away").symlink_to("/etc", target_is_directory=True)   # never opened: named
+    assert names(job, iter_job_files(job, "dicom/")) == ["dicom/CT/1.dcm", "dicom/MR/a.dcm"]
+    assert skipped_job_files(job, "dicom/") == [
+        ("dicom/.IM0003.dcm", mf.HIDDEN_FILE),
+        ("dicom/.away", mf.HIDDEN_FOLDER),
+        ("dicom/.hidden", mf.HIDDEN_FOLDER),
+        ("dicom/MR/._a.dcm", mf.HIDDEN_FILE),
+    ]
+    assert mf.HIDDEN_FILE == ("left off: the file name starts with '.', which marks hidden or "
+                              "unfinished files; rename it if it belongs to the release")
+    # Named on purpose: used, nothing left off.
+    assert names(job, iter_job_files(job, "dicom/.IM0003.dcm")) == ["dicom/.IM0003.dcm"]
+    assert skipped_job_files(job, "dicom/.IM0003.dcm") == []
+    assert skipped_job_files(job, "dicom/.hidden/") == []
+
+
+def test_skipped_job_files_leaves_out_the_stations_own_mark(tmp_path):
+    job = make_job(tmp_path)
+    (job / mf.OWNER_FILE).write_text("station-1")
+    (job / ".notes.dcm").write_bytes(b"x")
+    assert skipped_job_files(job, "./") == [(".notes.dcm", mf.HIDDEN_FILE)]
+
+
+def test_skipped_job_files_refuses_what_iter_job_files_refuses(tmp_path):
+    job = make_job(tmp_path)
+    (job / "dicom" / "CT" / "2.dcm").symlink_to("/etc/passwd")
+    with pytest.raises(JobRejected, match="^dicom/CT/2.dcm: is a link that leads outside"):
+        skipped_job_files(job, "dicom/")
 
 
 def test_iter_job_files_single_file(tmp_path):
