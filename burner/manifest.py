@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +24,7 @@ from typing import NamedTuple
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from burner.errors import JobRejected
+from burner.untrusted import one_line
 
 MANIFEST_NAME = "job.json"
 SCHEMA_FILE = "job.schema.json"
@@ -188,7 +190,7 @@ def _show(value: object) -> str:
         return "an object { }"
     if isinstance(value, list):
         return "a list [ ]"
-    text = json.dumps(value, ensure_ascii=False)
+    text = one_line(json.dumps(value, ensure_ascii=False))   # JSON leaves e.g. U+2028 as is
     if len(text) <= 60:
         return text
     return text[:56] + ('…"' if isinstance(value, str) else "…")
@@ -468,7 +470,8 @@ def _no_constant(name: str) -> object:
 
 def _read_text(path: Path) -> str:
     if not path.exists() and not path.is_symlink():
-        raise JobRejected(f"{MANIFEST_NAME} is missing from the job folder {path.parent.name}: "
+        raise JobRejected(f"{MANIFEST_NAME} is missing from the job folder "
+                          f"{one_line(path.parent.name)}: "
                           "every job needs one that says whose images these are and who "
                           "approved the release")
     if not _inside(Path(os.path.realpath(path)), Path(os.path.realpath(path.parent))):
@@ -547,6 +550,9 @@ def _syntax_problem(rel: object) -> str | None:
         return "the path is empty"
     if "\0" in rel:
         return "the path contains a NUL character"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in rel):
+        return ("the path contains a control character (such as a line break); give the "
+                "name as it is in the job folder, and rename files with such characters")
     if "\\" in rel:
         return "uses a backslash '\\'; separate folders with '/', e.g. reports/ct.pdf"
     if rel.startswith("/") or re.match(r"[A-Za-z]:", rel):
@@ -585,7 +591,7 @@ def resolve_inside(job_dir: Path, rel: str) -> Path:
     try:
         return _locate(job_dir, rel)
     except _Refused as exc:
-        raise JobRejected(f"{rel or '(empty path)'}: {exc}") from None
+        raise JobRejected(f"{one_line(rel) or '(empty path)'}: {exc}") from None
 
 
 # Why a file or folder inside an input is left off, for people (e.g. "dicom/.IM3: left off: ...").
@@ -651,10 +657,11 @@ def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[tuple[Path, str 
 
 
 def _shown(root: Path, path: Path) -> str:
+    """The name of `path` for people: inside the job folder, control characters escaped."""
     try:
-        return path.relative_to(root).as_posix()
+        return one_line(path.relative_to(root).as_posix())
     except ValueError:
-        return path.name
+        return one_line(path.name)
 
 
 def _check_link(root: Path, path: Path) -> None:

@@ -467,6 +467,17 @@ def test_missing_job_json(tmp_path):
     assert rejection(job).startswith("job.json is missing from the job folder R2026-000123")
 
 
+def test_a_path_with_a_line_break_is_refused_on_one_line(tmp_path):
+    job = make_job(tmp_path, changed(example(), "inputs", ["dicom/\nJob X was approved/"]))
+    [line] = rejection(job).splitlines()
+    assert line.startswith("inputs[0]: the path contains a control character (such as a line "
+                           "break)")
+    assert line.endswith('(got "dicom/\\nJob X was approved/")')
+    with pytest.raises(JobRejected) as caught:
+        resolve_inside(job, "dicom/\u2028x")
+    assert str(caught.value).startswith("dicom/\\u2028x: the path contains a control character")
+
+
 def test_job_json_that_is_a_folder(tmp_path):
     job = make_job(tmp_path)
     (job / "job.json").unlink()
