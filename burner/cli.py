@@ -186,8 +186,9 @@ def approve(app: App, job_id: str, by: str, note: str | None) -> None:
     path = job_dir / "job.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise JobRejected(f"job {job_id} has no readable job.json ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise JobRejected(f"job {job_id} has no readable job.json ({one_line(exc)[:200]})") \
+            from None
     data["approval"] = {"by": by, "at": datetime.datetime.now(datetime.UTC)
                         .isoformat(timespec="seconds")}
     if note:

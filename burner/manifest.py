@@ -490,7 +490,27 @@ def _read_text(path: Path) -> str:
         raise JobRejected(f"{MANIFEST_NAME} could not be read: {exc.strerror}") from None
 
 
+# job.json is at most four levels deep ("request" > "fee" > "amount"); anything much deeper is
+# no manifest, and parsing or checking it would only exhaust the stack.
+MAX_NESTING = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_TOO_DEEP = (f"{MANIFEST_NAME} has lists or objects nested more than {MAX_NESTING} deep "
+             "([ ] or { } inside each other); a job manifest is never like that. Make it again "
+             "like the example (burner schema shows what it may hold)")
+
+
+def _nesting(text: str) -> int:
+    """How deep [ ] and { } are nested in JSON `text` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    for bracket in re.sub(r"[^\[\]{}]+", "", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _parse(text: str) -> object:
+    if _nesting(text) > MAX_NESTING:
+        raise JobRejected(_TOO_DEEP)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -502,16 +522,28 @@ def _parse(text: str) -> object:
     except _BadNumber as exc:
         raise JobRejected(f"{MANIFEST_NAME} is not valid JSON: {exc} is not a number "
                           "allowed in JSON") from None
+    except RecursionError:
+        raise JobRejected(_TOO_DEEP) from None
+    except ValueError:   # e.g. a number of more than 4,300 digits
+        raise JobRejected(f"{MANIFEST_NAME} could not be read: it holds a value that JSON "
+                          "readers do not take (such as a number thousands of digits long); "
+                          "correct it, or make it again like the example") from None
 
 
 def load_manifest(job_dir: Path) -> Manifest:
-    """Read, validate and check job_dir/job.json, including that every named file is inside."""
+    """Read, validate and check job_dir/job.json, including that every named file is inside.
+
+    Whatever is wrong with job.json, the answer is JobRejected saying what (never a crash that
+    would be retried as a fault of the station)."""
     job_dir = Path(os.path.abspath(job_dir))
     data = _parse(_read_text(job_dir / MANIFEST_NAME))
     if not isinstance(data, dict):
         raise JobRejected(f"{MANIFEST_NAME} must hold one JSON object in curly braces {{ }} "
                           f"(got {_show(data)})")
-    manifest = validate_manifest(data, job_dir.name)
+    try:
+        manifest = validate_manifest(data, job_dir.name)
+    except RecursionError:
+        raise JobRejected(_TOO_DEEP) from None
     problems = _file_problems(job_dir, manifest)
     if problems:
         raise JobRejected(_report(problems))

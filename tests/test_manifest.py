@@ -478,6 +478,36 @@ def test_a_path_with_a_line_break_is_refused_on_one_line(tmp_path):
     assert str(caught.value).startswith("dicom/\\u2028x: the path contains a control character")
 
 
+@pytest.mark.parametrize("text", [
+    "[" * 100_000,
+    '{"a": ' * 100_000,
+    '{"version": 1, "patient": ' + '{"x": [' * 40 + "1" + "]}" * 40 + "}",
+    '{"version": 1, "note": "' + "[" * 50 + '", "x": ' + "[" * 33 + "]" * 33 + "}",
+])
+def test_deeply_nested_job_json_is_rejected_in_plain_words(tmp_path, text):
+    job = make_job(tmp_path)
+    (job / "job.json").write_text(text)
+    assert rejection(job).startswith("job.json has lists or objects nested more than 32 deep")
+
+
+def test_nesting_counts_brackets_outside_strings_only(tmp_path):
+    text = '{"a": "[[[{{{", "b": [[1], {"c": "\\\\]]\\""}]}'
+    assert json.loads(text)["b"][1]["c"] == '\\]]"'
+    assert mf._nesting(text) == 3
+    deep = '{"version": 1, "patient": ' + '{"x": [' * 15 + "1" + "]}" * 15 + "}"
+    assert mf._nesting(deep) == 31
+    job = make_job(tmp_path)
+    (job / "job.json").write_text(deep)
+    assert "patient.x: unknown key" in rejection(job), "not too deep: checked as usual"
+
+
+def test_a_number_too_long_to_read_is_rejected(tmp_path):
+    job = make_job(tmp_path)
+    (job / "job.json").write_text('{"version": ' + "9" * 5000 + "}")
+    assert rejection(job).startswith("job.json could not be read: it holds a value that JSON "
+                                     "readers do not take")
+
+
 def test_job_json_that_is_a_folder(tmp_path):
     job = make_job(tmp_path)
     (job / "job.json").unlink()

@@ -197,6 +197,27 @@ def test_invalid_manifest_is_rejected_with_where(station: StationDir) -> None:
     nothing_written(station, "R4")
 
 
+def test_deeply_nested_manifest_is_rejected_not_retried(station: StationDir,
+                                                         tmp_path: Path) -> None:
+    """A job.json of 100,000 "[" is an invalid manifest (exit 2, rejected/), not a crash that is
+    retried and then held."""
+    job_dir = station.add_job("R9")
+    (job_dir / "job.json").write_text("[" * 100_000)
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("R9") == ["rejected"]
+    reason = (station.folder("rejected") / "R9" / "reason.txt").read_text()
+    assert "nested more than 32 deep" in reason and "Traceback" not in reason
+    assert station.query("SELECT state, attempts FROM jobs WHERE job_id='R9'") == \
+        [("rejected", 0)]
+
+    make_job_folder(tmp_path / "jobs" / "B9")
+    (tmp_path / "jobs" / "B9" / "job.json").write_text('{"a": ' * 100_000)
+    proc = station.cli("build", str(tmp_path / "jobs" / "B9"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "nested more than 32 deep" in proc.stdout and "Traceback" not in proc.stderr
+
+
 # --- burner build -----------------------------------------------------------------------------
 
 
