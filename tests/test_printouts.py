@@ -87,6 +87,30 @@ def test_cover_sheet_keeps_everything_inside_the_printable_area(tmp_path: Path,
         assert needed in text, needed
 
 
+def test_a_report_of_one_huge_word_is_set_in_linear_time(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB one-word text report: every character is measured a few times in all, not once
+    per line it is cut into (quadratic: a 5 MB word stalled the print lane for hours)."""
+    require_tool("pdftotext")
+    from reportlab.pdfbase import pdfmetrics
+
+    word = "W" * 1_000_000
+    real, measured = pdfmetrics.stringWidth, []
+
+    def counting(text: str, *args: object, **kwargs: object) -> float:
+        measured.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(pdfmetrics, "stringWidth", counting)
+    pdf = cover.render_cover(make_sheet(report=word + "\n\nIMPRESSION: normal."),
+                             tmp_path / "cover.pdf")
+    monkeypatch.undo()
+    assert sum(measured) <= 6 * len(word), "characters measured"
+    text = text_of(pdf)
+    assert "IMPRESSION: normal." in flat(text)
+    assert sum(map(len, re.findall("W{20,}", text))) == len(word), "all of the report printed"
+
+
 def test_disc_label_keeps_text_in_the_ring(tmp_path: Path) -> None:
     require_tool("pdftotext")
     pdf = label.render_disc_label(make_sheet(), 1, tmp_path / "label.pdf")
