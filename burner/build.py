@@ -61,7 +61,8 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     job_id = job_dir.name
     db = StateDB(Path(":memory:"))
     db.add_job(job_id, "build")
-    ctx = JobContext(config, Spool(out_dir), db, job_id, job_dir, out_dir / ".work")
+    ctx = JobContext(config, Spool(out_dir), db, job_id, job_dir, out_dir / ".work",
+                     writes=False)
     outcome = BuildOutcome(job_id)
     try:
         for module in STAGES:

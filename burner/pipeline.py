@@ -55,6 +55,7 @@ class JobContext:
     work: Path
     stage_name: str = ""
     writer: str | None = None    # the writer (drive name) of the lane running the job
+    writes: bool = True          # False for `burner build`: images only, nothing is written
 
     @classmethod
     def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:
