@@ -103,7 +103,7 @@ def _fit_end(word: str, start: int, width: float, measure: Measure, guess: int =
         good, step = guess, 1
         while True:
             size = good + step
-            if size >= rest:                       # rest < 2 * good: cheap to measure whole
+            if size >= rest:                       # rest <= 2 * good: cheap to measure whole
                 if good == rest or fits(rest):
                     return len(word)
                 bad = rest
