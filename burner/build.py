@@ -13,6 +13,8 @@ from burner.printout.deliver import render_all
 from burner.printout.sheet import sheet_for
 from burner.spool import Spool
 from burner.state import StateDB
+from burner.untrusted import lines as shown_lines
+from burner.untrusted import one_line
 
 BUILD_STAGES = ("validate", "gather", "identity", "plan", "stage", "master")
 
@@ -22,7 +24,7 @@ class BuildOutcome:
     job_id: str
     held: bool = False
     rejected: bool = False
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # for people: control chars escaped
     volumes: list[dict] = field(default_factory=list)
     prints: dict = field(default_factory=lambda: {"cover": None, "labels": []})
 
@@ -59,7 +61,8 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     job_id = job_dir.name
     db = StateDB(Path(":memory:"))
     db.add_job(job_id, "build")
-    ctx = JobContext(config, Spool(out_dir), db, job_id, job_dir, out_dir / ".work")
+    ctx = JobContext(config, Spool(out_dir), db, job_id, job_dir, out_dir / ".work",
+                     writes=False)
     outcome = BuildOutcome(job_id)
     try:
         for module in STAGES:
@@ -67,11 +70,11 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
                 run_stage(ctx, module)
     except JobRejected as exc:
         outcome.rejected = True
-        outcome.problems = [str(exc)]
+        outcome.problems = [shown_lines(exc)]
         return outcome
     except JobHeld as exc:
         outcome.held = True
-        outcome.problems = [str(exc), *exc.details]
+        outcome.problems = [shown_lines(exc), *map(one_line, exc.details)]
         return outcome
     finally:
         db.close()
@@ -80,7 +83,7 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
     gathered = ctx.load("gather")
     staged = ctx.load("stage")
     outcome.job_id = manifest.job_id
-    outcome.problems = [f"{r}: {w}" for r, w in gathered.refused + staged["refused"]]
+    outcome.problems = [one_line(f"{r}: {w}") for r, w in gathered.refused + staged["refused"]]
     sheet = sheet_for(ctx)    # while the staged trees are still where the stages left them
     for vol, image in zip(staged["volumes"], ctx.load("master"), strict=True):
         tree = out_dir / f"vol{vol.index}"

@@ -21,6 +21,7 @@ from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
 from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic
 from burner.state import JobRow, JobState, StateDB
+from burner.untrusted import one_line
 
 
 class JobIdType(click.ParamType):
@@ -185,8 +186,9 @@ def approve(app: App, job_id: str, by: str, note: str | None) -> None:
     path = job_dir / "job.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise JobRejected(f"job {job_id} has no readable job.json ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise JobRejected(f"job {job_id} has no readable job.json ({one_line(exc)[:200]})") \
+            from None
     data["approval"] = {"by": by, "at": datetime.datetime.now(datetime.UTC)
                         .isoformat(timespec="seconds")}
     if note:
@@ -317,7 +319,7 @@ def cancel(app: App, job_id: str, by: str) -> None:
         raise JobRejected(f"there is no job called {job_id}")
     where, _ = found
     if where in ("incoming", "pending", "approved", "held"):
-        spool.move(job_id, where, "rejected", f"Job {job_id} was cancelled by {by}.")
+        spool.move(job_id, where, "rejected", f"Job {job_id} was cancelled by {one_line(by)}.")
         click.echo(f"{job_id}: cancelled")
     elif where == "active":
         with app.db() as db:

@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,9 +21,10 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from burner.errors import JobRejected
+from burner.untrusted import one_line
 
 MANIFEST_NAME = "job.json"
 SCHEMA_FILE = "job.schema.json"
@@ -30,9 +32,14 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 DEFAULT_INPUTS = ("dicom/",)
 DUE_AFTER = timedelta(days=30)  # 45 CFR 164.524(b)(2): act within 30 calendar days
 
-JOB_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+# DESIGN.md section 3. The first character is a letter or digit: a name starting with '.' is
+# hidden and never served from the spool, and one starting with '-' reads as a command option.
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+JOB_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"   # the same rule in job.schema.json
+_JOB_ID_CHARS = "may only contain letters, digits, '.', '_' and '-', at most 64 characters"
+_JOB_ID_START = "must start with a letter or digit"
+JOB_ID_RULE = f"{_JOB_ID_START} and {_JOB_ID_CHARS}"
 _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*", re.ASCII)
-JOB_ID_RULE = "may only contain letters, digits, '.', '_' and '-', at most 64 characters"
 
 Location = tuple[str | int, ...]  # where in job.json, e.g. ("reports", 0, "path")
 Problem = tuple[Location, str]
@@ -130,12 +137,27 @@ def _parses(parse: Callable[[str], object], value: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=64)
+def _anchored(pattern: str) -> re.Pattern[str]:
+    """A schema pattern for Python's re: a final "$" ends the text, as in JSON Schema (ECMA-262),
+    instead of also allowing a newline before the end (so "R1" + newline is no job id)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern_keyword(validator, pattern, instance, schema):  # noqa: ANN001 - jsonschema
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
     checker = FormatChecker(formats=())
     checker.checks("date")(_is_date)
     checker.checks("date-time")(_is_date_time)
-    return Draft202012Validator(_schema(), format_checker=checker)
+    strict = validators.extend(Draft202012Validator, {"pattern": _pattern_keyword})
+    return strict(_schema(), format_checker=checker)
 
 
 # --- schema errors in plain words ----------------------------------------------------------
@@ -150,7 +172,7 @@ _TYPE_WORDS = {
 }
 
 _PATTERN_WORDS = {
-    r"^[A-Za-z0-9._-]{1,64}$": JOB_ID_RULE,
+    JOB_ID_PATTERN: JOB_ID_RULE,     # _pattern says which part of the rule a job id breaks
     r"^[0-9]+(\.[0-9]+)*$": 'must be a DICOM UID: numbers separated by dots, e.g. "1.2.840.10008"',
     r"^[0-9]+(\.[0-9]+)?$": 'must be an amount written in quotes, e.g. "6.50"',
     r"^[A-Z]{3}$": 'must be a three-letter currency code in capitals, e.g. "USD"',
@@ -170,7 +192,7 @@ def _show(value: object) -> str:
         return "an object { }"
     if isinstance(value, list):
         return "a list [ ]"
-    text = json.dumps(value, ensure_ascii=False)
+    text = one_line(json.dumps(value, ensure_ascii=False))   # JSON leaves e.g. U+2028 as is
     if len(text) <= 60:
         return text
     return text[:56] + ('…"' if isinstance(value, str) else "…")
@@ -213,7 +235,22 @@ def _const(error: ValidationError, at: Location) -> list[Problem]:
     return [(at, f"must be {_show(error.validator_value)} (got {_show(error.instance)})")]
 
 
+def job_id_problem(value: str) -> str | None:
+    """What is wrong with `value` as a job id, in plain words ending in "(got ...)"; None if
+    nothing is."""
+    if JOB_ID_RE.fullmatch(value):
+        return None
+    got = f"(got {_show(value)})"
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value, re.ASCII):
+        return f"{_JOB_ID_START} {got}"
+    if value and not JOB_ID_RE.match(value[0]):
+        return f"{_JOB_ID_CHARS} {got}, and {_JOB_ID_START}"
+    return f"{_JOB_ID_CHARS} {got}"
+
+
 def _pattern(error: ValidationError, at: Location) -> list[Problem]:
+    if error.validator_value == JOB_ID_PATTERN and isinstance(error.instance, str):
+        return [(at, job_id_problem(error.instance) or JOB_ID_RULE)]
     words = _PATTERN_WORDS.get(error.validator_value, "is not written the expected way")
     return [(at, f"{words} (got {_show(error.instance)})")]
 
@@ -435,7 +472,8 @@ def _no_constant(name: str) -> object:
 
 def _read_text(path: Path) -> str:
     if not path.exists() and not path.is_symlink():
-        raise JobRejected(f"{MANIFEST_NAME} is missing from the job folder {path.parent.name}: "
+        raise JobRejected(f"{MANIFEST_NAME} is missing from the job folder "
+                          f"{one_line(path.parent.name)}: "
                           "every job needs one that says whose images these are and who "
                           "approved the release")
     if not _inside(Path(os.path.realpath(path)), Path(os.path.realpath(path.parent))):
@@ -454,7 +492,27 @@ def _read_text(path: Path) -> str:
         raise JobRejected(f"{MANIFEST_NAME} could not be read: {exc.strerror}") from None
 
 
+# job.json is at most four levels deep ("request" > "fee" > "amount"); anything much deeper is
+# no manifest, and parsing or checking it would only exhaust the stack.
+MAX_NESTING = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_TOO_DEEP = (f"{MANIFEST_NAME} has lists or objects nested more than {MAX_NESTING} deep "
+             "([ ] or { } inside each other); a job manifest is never like that. Make it again "
+             "like the example (burner schema shows what it may hold)")
+
+
+def _nesting(text: str) -> int:
+    """How deep [ ] and { } are nested in JSON `text` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    for bracket in re.sub(r"[^\[\]{}]+", "", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _parse(text: str) -> object:
+    if _nesting(text) > MAX_NESTING:
+        raise JobRejected(_TOO_DEEP)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -466,16 +524,28 @@ def _parse(text: str) -> object:
     except _BadNumber as exc:
         raise JobRejected(f"{MANIFEST_NAME} is not valid JSON: {exc} is not a number "
                           "allowed in JSON") from None
+    except RecursionError:
+        raise JobRejected(_TOO_DEEP) from None
+    except ValueError:   # e.g. a number of more than 4,300 digits
+        raise JobRejected(f"{MANIFEST_NAME} could not be read: it holds a value that JSON "
+                          "readers do not take (such as a number thousands of digits long); "
+                          "correct it, or make it again like the example") from None
 
 
 def load_manifest(job_dir: Path) -> Manifest:
-    """Read, validate and check job_dir/job.json, including that every named file is inside."""
+    """Read, validate and check job_dir/job.json, including that every named file is inside.
+
+    Whatever is wrong with job.json, the answer is JobRejected saying what (never a crash that
+    would be retried as a fault of the station)."""
     job_dir = Path(os.path.abspath(job_dir))
     data = _parse(_read_text(job_dir / MANIFEST_NAME))
     if not isinstance(data, dict):
         raise JobRejected(f"{MANIFEST_NAME} must hold one JSON object in curly braces {{ }} "
                           f"(got {_show(data)})")
-    manifest = validate_manifest(data, job_dir.name)
+    try:
+        manifest = validate_manifest(data, job_dir.name)
+    except RecursionError:
+        raise JobRejected(_TOO_DEEP) from None
     problems = _file_problems(job_dir, manifest)
     if problems:
         raise JobRejected(_report(problems))
@@ -514,6 +584,9 @@ def _syntax_problem(rel: object) -> str | None:
         return "the path is empty"
     if "\0" in rel:
         return "the path contains a NUL character"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in rel):
+        return ("the path contains a control character (such as a line break); give the "
+                "name as it is in the job folder, and rename files with such characters")
     if "\\" in rel:
         return "uses a backslash '\\'; separate folders with '/', e.g. reports/ct.pdf"
     if rel.startswith("/") or re.match(r"[A-Za-z]:", rel):
@@ -552,27 +625,50 @@ def resolve_inside(job_dir: Path, rel: str) -> Path:
     try:
         return _locate(job_dir, rel)
     except _Refused as exc:
-        raise JobRejected(f"{rel or '(empty path)'}: {exc}") from None
+        raise JobRejected(f"{one_line(rel) or '(empty path)'}: {exc}") from None
+
+
+# Why a file or folder inside an input is left off, for people (e.g. "dicom/.IM3: left off: ...").
+HIDDEN_FILE = ("left off: the file name starts with '.', which marks hidden or unfinished "
+               "files; rename it if it belongs to the release")
+HIDDEN_FOLDER = ("left off with everything in it: the folder name starts with '.', which marks "
+                 "hidden or unfinished folders; rename it if it belongs to the release")
+# Written into a claimed job folder by the spool (spool.OWNER); burner's own, never listed.
+OWNER_FILE = ".burner-station"
 
 
 def iter_job_files(job_dir: Path, rel: str) -> Iterator[Path]:
     """Every file of the input `rel`: the file itself, or a folder's files recursively.
 
-    Sorted by name; names starting with '.' are skipped. A link that leads outside the job
-    folder, a broken link or a special file (device, pipe, socket) is refused (JobRejected).
+    Sorted by name; names starting with '.' are left off (skipped_job_files names them). A
+    link that leads outside the job folder, a broken link or a special file (device, pipe,
+    socket) is refused (JobRejected).
     """
+    return (path for path, why in _entries(job_dir, rel) if why is None)
+
+
+def skipped_job_files(job_dir: Path, rel: str) -> list[tuple[str, str]]:
+    """What iter_job_files(job_dir, rel) leaves off, as (name shown to people, reason), sorted
+    as walked: each file or folder inside the input whose name starts with '.' (a folder once,
+    not its contents). Refuses what iter_job_files refuses, the same way."""
+    root = Path(os.path.realpath(job_dir))
+    return [(_shown(root, path), why) for path, why in _entries(job_dir, rel) if why]
+
+
+def _entries(job_dir: Path, rel: str) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for every file of the input `rel`, (path, why) for what is left off."""
     root = Path(os.path.realpath(job_dir))
     start = resolve_inside(job_dir, rel)
     if start.is_dir():
         yield from _walk(root, start, set())
     else:
         _check_file(root, start)
-        yield start
+        yield start, None
 
 
-def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[Path]:
+def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[tuple[Path, str | None]]:
     real = os.path.realpath(folder)
-    if real in seen:  # a link to a folder already walked (or a loop)
+    if real in seen:  # a link to a folder already walked (or a loop): its files are listed
         return
     seen.add(real)
     try:
@@ -581,22 +677,25 @@ def _walk(root: Path, folder: Path, seen: set[str]) -> Iterator[Path]:
         raise JobRejected(f"{_shown(root, folder)}: folder could not be read: "
                           f"{exc.strerror}") from None
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
         path = Path(entry.path)
+        if entry.name.startswith("."):
+            if not (entry.name == OWNER_FILE and Path(real) == root):
+                yield path, HIDDEN_FOLDER if path.is_dir() else HIDDEN_FILE
+            continue
         _check_link(root, path)
         if path.is_dir():
             yield from _walk(root, path, seen)
         else:
             _check_file(root, path)
-            yield path
+            yield path, None
 
 
 def _shown(root: Path, path: Path) -> str:
+    """The name of `path` for people: inside the job folder, control characters escaped."""
     try:
-        return path.relative_to(root).as_posix()
+        return one_line(path.relative_to(root).as_posix())
     except ValueError:
-        return path.name
+        return one_line(path.name)
 
 
 def _check_link(root: Path, path: Path) -> None:

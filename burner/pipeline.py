@@ -34,6 +34,7 @@ from burner.stages import (
     write,
 )
 from burner.state import JobState, StateDB
+from burner.untrusted import lines, one_line
 
 log = logging.getLogger("burner.pipeline")
 
@@ -54,6 +55,7 @@ class JobContext:
     work: Path
     stage_name: str = ""
     writer: str | None = None    # the writer (drive name) of the lane running the job
+    writes: bool = True          # False for `burner build`: images only, nothing is written
 
     @classmethod
     def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:
@@ -135,39 +137,47 @@ def run_job(ctx: JobContext, lane: str | None = None) -> str:
 
 
 def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
-    """Turn a stage's exception into a spool move and a recorded state, with the reason."""
+    """Turn a stage's exception into a spool move and a recorded state, with the reason.
+
+    The reason is written for people: the message's own lines are kept, and whatever came
+    from outside (the folder name, file names in the details, an unexpected exception's text)
+    has its control characters escaped, so it cannot add lines of its own (untrusted.py)."""
     job_id = ctx.job_id
+    shown_id = one_line(job_id)
     if isinstance(exc, JobRejected):
-        reason = f"Job {job_id} was not processed: {exc}"
+        message = lines(exc)
+        reason = f"Job {shown_id} was not processed: {message}"
         ctx.spool.move(job_id, "active", "rejected", reason)
-        ctx.db.set_state(job_id, JobState.REJECTED, str(exc))
-        log.warning("job %s rejected at %s (reason in reason.txt)", job_id, stage_name)
+        ctx.db.set_state(job_id, JobState.REJECTED, message)
+        log.warning("job %s rejected at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.REJECTED
     if isinstance(exc, JobHeld):
-        lines = [f"Job {job_id} is on hold and was NOT written to any disc.", "", str(exc)]
-        lines += [f"  - {d}" for d in exc.details]
-        lines += ["", "When it is sorted out, run: burner retry " + job_id]
-        ctx.spool.move(job_id, "active", "held", "\n".join(lines))
-        ctx.db.set_state(job_id, JobState.HELD, str(exc))
-        log.warning("job %s held at %s (reason in reason.txt)", job_id, stage_name)
+        message = lines(exc)
+        text = [f"Job {shown_id} is on hold and was NOT written to any disc.", "", message]
+        text += [f"  - {one_line(d)}" for d in exc.details]
+        text += ["", "When it is sorted out, run: burner retry " + shown_id]
+        ctx.spool.move(job_id, "active", "held", "\n".join(text))
+        ctx.db.set_state(job_id, JobState.HELD, message)
+        log.warning("job %s held at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.HELD
     row = ctx.db.get(job_id)
     attempts = (row.attempts if row else 0) + 1
     if isinstance(exc, DeviceError):
-        text = str(exc)
+        text = one_line(exc)     # one sentence, which may quote a device's own words
     else:
-        log.exception("job %s: unexpected failure in %s", job_id, stage_name, exc_info=exc)
+        log.exception("job %s: unexpected failure in %s", shown_id, stage_name, exc_info=exc)
         text = (f"burner hit an unexpected problem while doing '{stage_name}' "
-                f"({exc.__class__.__name__}: {exc}). A technician should look at the log.")
+                f"({exc.__class__.__name__}: {one_line(exc)}). A technician should look at "
+                "the log.")
     if attempts < ctx.config.max_attempts:
         delay = ctx.config.retry_delay_seconds * attempts
         ctx.db.set_state(job_id, JobState.WAITING, text, not_before=time.time() + delay,
                          attempts_delta=1)
-        log.warning("job %s: %s failed (attempt %d), retrying: %s", job_id, stage_name,
-                    attempts, exc)
+        log.warning("job %s: %s failed (attempt %d), retrying: %s", shown_id, stage_name,
+                    attempts, one_line(exc))
         return JobState.WAITING
-    reason = (f"Job {job_id} stopped after {attempts} attempts at '{stage_name}' and was put on "
-              f"hold.\n\n{text}\n\nWhen it is fixed, run: burner retry {job_id}")
+    reason = (f"Job {shown_id} stopped after {attempts} attempts at '{stage_name}' and was put "
+              f"on hold.\n\n{text}\n\nWhen it is fixed, run: burner retry {shown_id}")
     ctx.spool.move(job_id, "active", "held", reason)
     ctx.db.set_state(job_id, JobState.HELD, text, attempts_delta=1)
     return JobState.HELD

@@ -4,16 +4,15 @@ held/ and rejected/ by atomic renames (DESIGN.md section 2)."""
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
 from burner.errors import JobRejected
+from burner.manifest import OWNER_FILE, job_id_problem
 
 FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
-JOB_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REASON = "reason.txt"
-OWNER = ".burner-station"   # written into a claimed job folder: which station works on it
+OWNER = OWNER_FILE          # written into a claimed job folder: which station works on it
 ORPHAN_SECONDS = 60.0       # an active/ folder with no owner this long was left by a crash
 # A folder in approved/ without job.json may still be being copied; after this long it is
 # an error that a person must see.
@@ -130,7 +129,9 @@ class Spool:
 
 
 def check_job_id(job_id: str) -> str:
-    if not JOB_ID.match(job_id):
-        raise JobRejected(f"{job_id!r} is not a job id: use 1 to 64 letters, digits, '.', '_' "
-                          "or '-'")
+    """`job_id` if it is one (DESIGN.md section 3), else JobRejected saying what is wrong."""
+    problem = job_id_problem(job_id)
+    if problem:
+        raise JobRejected(f"A job id {problem}; choose another one, for example "
+                          "R2026-000123.")
     return job_id

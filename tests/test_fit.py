@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from reportlab.pdfbase import pdfmetrics
 
 from burner.printout import fonts
-from burner.printout.fit import ELLIPSIS, Box, RingBox, fit_lines, wrap, wrap_text
+from burner.printout.fit import ELLIPSIS, Box, RingBox, fit_lines, split_word, wrap, wrap_text
 
 FONT = fonts.regular()
 
@@ -106,3 +107,40 @@ def test_wrap_cuts_a_word_longer_than_a_line() -> None:
 def test_an_empty_box_shows_nothing() -> None:
     fitted = fit_lines(["a", "b"], Box(0, 0, 100, 2), FONT, 10, 6)
     assert fitted.lines == [] and fitted.dropped == 2
+
+
+def test_a_cut_word_fills_every_line_it_can() -> None:
+    """Each piece of a cut word is the longest head that fits its own line's width."""
+    word = "MinimumWidthVariesByLine-ÄÖÜ-iiiiWWWW" * 40
+    def width_of(n: int) -> float:
+        return 40 + (n * 37) % 90
+    lines = wrap(word, width_of, lambda t: width(t, 9))
+    assert "".join(lines) == word
+    for n, line in enumerate(lines[:-1]):
+        assert width(line, 9) <= width_of(n)
+        assert width(word[len("".join(lines[:n])):][:len(line) + 1], 9) > width_of(n)
+    assert split_word("W" * 10, width("WWW", 9), lambda t: width(t, 9)) == ("WWW", "W" * 7)
+    assert split_word("W", 0.1, lambda t: width(t, 9)) == ("W", ""), "one character at least"
+
+
+def test_wrapping_a_5_mb_word_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5 MB one-word text report: each character is measured a few times in all (cutting it
+    by measuring what is left of it again for every line would be quadratic: hours)."""
+    word = "W" * 5_000_000
+    real, measured = pdfmetrics.stringWidth, []
+
+    def counting(text: str, *args: object, **kwargs: object) -> float:
+        measured.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(pdfmetrics, "stringWidth", counting)
+    start = time.monotonic()
+    lines = wrap_text(word, 300, FONT, 9)
+    elapsed = time.monotonic() - start
+    assert "".join(lines) == word and len(lines) > 10_000
+    assert sum(measured) <= 3 * len(word), "characters measured"
+    assert len(measured) <= 3 * len(lines) + 20, "calls to stringWidth"
+    assert elapsed < 10
+    monkeypatch.undo()
+    assert all(width(line, 9) <= 300 for line in lines[:50] + lines[-50:])
+    assert len({len(line) for line in lines[:-1]}) == 1, "every full line alike"

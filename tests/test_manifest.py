@@ -24,6 +24,7 @@ from burner.manifest import (
     resolve_inside,
     schema,
     schema_text,
+    skipped_job_files,
     validate_manifest,
 )
 
@@ -228,6 +229,15 @@ CASES = [
     ("job_id", "", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
      'characters (got "")'),
     ("job_id", "x" * 65, "job_id: may only contain letters"),
+    ("job_id", ".hidden", 'job_id: must start with a letter or digit (got ".hidden")'),
+    ("job_id", "...", 'job_id: must start with a letter or digit (got "...")'),
+    ("job_id", "-R1", 'job_id: must start with a letter or digit (got "-R1")'),
+    ("job_id", "R1\n", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
+     'characters (got "R1\\n")'),
+    ("job_id", "/R1", "job_id: may only contain letters, digits, '.', '_' and '-', at most 64 "
+     'characters (got "/R1"), and must start with a letter or digit'),
+    ("studies.0.study_instance_uid", "1.2.3\n",
+     "studies[0].study_instance_uid: must be a DICOM UID"),
     ("studies.0.study_instance_uid", "1.2.abc",
      'studies[0].study_instance_uid: must be a DICOM UID: numbers separated by dots, '
      'e.g. "1.2.840.10008" (got "1.2.abc")'),
@@ -341,6 +351,22 @@ def test_folder_name_that_is_no_job_id_is_refused_when_job_id_is_absent():
     assert validate_manifest(data, "R2026-000123").job_id == "R2026-000123"
 
 
+def test_hidden_folder_name_is_no_job_id():
+    data = changed(example(), "job_id", delete=True)
+    [line] = problems(data, folder=".hidden")
+    assert line.startswith("job_id: not given, and the job folder's name \".hidden\" cannot be "
+                           "used instead: a job id must start with a letter or digit")
+
+
+def test_job_id_rule_is_the_design_rule():
+    for good in ("R1", "0", "a" * 64, "R2026-000123", "a.b_c-d", "x..."):
+        assert mf.job_id_problem(good) is None, good
+        assert validate_manifest(changed(example(), "job_id", good), FOLDER).job_id == good
+    for bad in (".hidden", "...", ".", "-", "_x", "", "a" * 65, "a b", "R1\n", "ä"):
+        assert mf.job_id_problem(bad), bad
+        assert not mf.JOB_ID_RE.fullmatch(bad)
+
+
 def test_folder_name_problem_is_listed_with_schema_problems():
     data = changed(changed(example(), "job_id", delete=True), "version", 3)
     lines = problems(data, folder="a" * 65)
@@ -440,6 +466,47 @@ def test_missing_job_json(tmp_path):
     job = make_job(tmp_path)
     (job / "job.json").unlink()
     assert rejection(job).startswith("job.json is missing from the job folder R2026-000123")
+
+
+def test_a_path_with_a_line_break_is_refused_on_one_line(tmp_path):
+    job = make_job(tmp_path, changed(example(), "inputs", ["dicom/\nJob X was approved/"]))
+    [line] = rejection(job).splitlines()
+    assert line.startswith("inputs[0]: the path contains a control character (such as a line "
+                           "break)")
+    assert line.endswith('(got "dicom/\\nJob X was approved/")')
+    with pytest.raises(JobRejected) as caught:
+        resolve_inside(job, "dicom/\u2028x")
+    assert str(caught.value).startswith("dicom/\\u2028x: the path contains a control character")
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000,
+    '{"a": ' * 100_000,
+    '{"version": 1, "patient": ' + '{"x": [' * 40 + "1" + "]}" * 40 + "}",
+    '{"version": 1, "note": "' + "[" * 50 + '", "x": ' + "[" * 33 + "]" * 33 + "}",
+])
+def test_deeply_nested_job_json_is_rejected_in_plain_words(tmp_path, text):
+    job = make_job(tmp_path)
+    (job / "job.json").write_text(text)
+    assert rejection(job).startswith("job.json has lists or objects nested more than 32 deep")
+
+
+def test_nesting_counts_brackets_outside_strings_only(tmp_path):
+    text = '{"a": "[[[{{{", "b": [[1], {"c": "\\\\]]\\""}]}'
+    assert json.loads(text)["b"][1]["c"] == '\\]]"'
+    assert mf._nesting(text) == 3
+    deep = '{"version": 1, "patient": ' + '{"x": [' * 15 + "1" + "]}" * 15 + "}"
+    assert mf._nesting(deep) == 31
+    job = make_job(tmp_path)
+    (job / "job.json").write_text(deep)
+    assert "patient.x: unknown key" in rejection(job), "not too deep: checked as usual"
+
+
+def test_a_number_too_long_to_read_is_rejected(tmp_path):
+    job = make_job(tmp_path)
+    (job / "job.json").write_text('{"version": ' + "9" * 5000 + "}")
+    assert rejection(job).startswith("job.json could not be read: it holds a value that JSON "
+                                     "readers do not take")
 
 
 def test_job_json_that_is_a_folder(tmp_path):
@@ -651,6 +718,44 @@ def test_iter_job_files_walks_sorted_and_skips_dot_names(tmp_path):
     (dicom / ".hidden" / "c.dcm").write_bytes(b"x")
     assert names(job, iter_job_files(job, "dicom/")) == [
         "dicom/CT/1.dcm", "dicom/MR/a.dcm", "dicom/MR/s2/b.dcm", "dicom/z.dcm"]
+
+
+def test_skipped_job_files_names_every_dot_name_left_off(tmp_path):
+    job = make_job(tmp_path)
+    dicom = job / "dicom"
+    (dicom / "MR").mkdir()
+    for rel in ("MR/a.dcm", ".IM0003.dcm", "MR/._a.dcm"):
+        (dicom / rel).write_bytes(b"x")
+    (dicom / ".hidden").mkdir()
+    (dicom / ".hidden" / "c.dcm").write_bytes(b"x")
+    (dicom / ".away").symlink_to("/etc", target_is_directory=True)   # never opened: named
+    assert names(job, iter_job_files(job, "dicom/")) == ["dicom/CT/1.dcm", "dicom/MR/a.dcm"]
+    assert skipped_job_files(job, "dicom/") == [
+        ("dicom/.IM0003.dcm", mf.HIDDEN_FILE),
+        ("dicom/.away", mf.HIDDEN_FOLDER),
+        ("dicom/.hidden", mf.HIDDEN_FOLDER),
+        ("dicom/MR/._a.dcm", mf.HIDDEN_FILE),
+    ]
+    assert mf.HIDDEN_FILE == ("left off: the file name starts with '.', which marks hidden or "
+                              "unfinished files; rename it if it belongs to the release")
+    # Named on purpose: used, nothing left off.
+    assert names(job, iter_job_files(job, "dicom/.IM0003.dcm")) == ["dicom/.IM0003.dcm"]
+    assert skipped_job_files(job, "dicom/.IM0003.dcm") == []
+    assert skipped_job_files(job, "dicom/.hidden/") == []
+
+
+def test_skipped_job_files_leaves_out_the_stations_own_mark(tmp_path):
+    job = make_job(tmp_path)
+    (job / mf.OWNER_FILE).write_text("station-1")
+    (job / ".notes.dcm").write_bytes(b"x")
+    assert skipped_job_files(job, "./") == [(".notes.dcm", mf.HIDDEN_FILE)]
+
+
+def test_skipped_job_files_refuses_what_iter_job_files_refuses(tmp_path):
+    job = make_job(tmp_path)
+    (job / "dicom" / "CT" / "2.dcm").symlink_to("/etc/passwd")
+    with pytest.raises(JobRejected, match="^dicom/CT/2.dcm: is a link that leads outside"):
+        skipped_job_files(job, "dicom/")
 
 
 def test_iter_job_files_single_file(tmp_path):

@@ -27,7 +27,7 @@ assert len(LONG_NAME) == 60
 
 
 def make_sheet(*, name: str = LONG_NAME, exams: int = 12, volumes: int = 2, media: str = "dvd",
-               paper: str = "A4", report: str | None = None) -> Sheet:
+               paper: str = "A4", report: str | None = None, label: str = "") -> Sheet:
     rows = [Exam(f"2026-{1 + n % 12:02d}-{10 + n:02d}", "CT" if n % 2 else "MR",
                  "CT CHEST WITHOUT CONTRAST" if n % 2 else "MR BRAIN WITH AND WITHOUT CONTRAST",
                  f"ACC{n:05d}", 100 + n, (1 + n * volumes // exams,)) for n in range(exams)]
@@ -36,7 +36,7 @@ def make_sheet(*, name: str = LONG_NAME, exams: int = 12, volumes: int = 2, medi
                  address="1 Hospital Way, Springfield, IL 62701", phone="+1 555 0100",
                  exams=rows, volume_count=volumes, media=media, web=True, created="2026-11-28",
                  reference="ROI-1234", received="2026-11-20", due="2026-12-20",
-                 fee="$6.50 flat", report_text=report, paper=paper)
+                 fee="$6.50 flat", report_text=report, paper=paper, label_text=label)
 
 
 # --- the facts ---------------------------------------------------------------------------------
@@ -87,6 +87,30 @@ def test_cover_sheet_keeps_everything_inside_the_printable_area(tmp_path: Path,
         assert needed in text, needed
 
 
+def test_a_report_of_one_huge_word_is_set_in_linear_time(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB one-word text report: every character is measured a few times in all, not once
+    per line it is cut into (quadratic: a 5 MB word stalled the print lane for hours)."""
+    require_tool("pdftotext")
+    from reportlab.pdfbase import pdfmetrics
+
+    word = "W" * 1_000_000
+    real, measured = pdfmetrics.stringWidth, []
+
+    def counting(text: str, *args: object, **kwargs: object) -> float:
+        measured.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(pdfmetrics, "stringWidth", counting)
+    pdf = cover.render_cover(make_sheet(report=word + "\n\nIMPRESSION: normal."),
+                             tmp_path / "cover.pdf")
+    monkeypatch.undo()
+    assert sum(measured) <= 6 * len(word), "characters measured"
+    text = text_of(pdf)
+    assert "IMPRESSION: normal." in flat(text)
+    assert sum(map(len, re.findall("W{20,}", text))) == len(word), "all of the report printed"
+
+
 def test_disc_label_keeps_text_in_the_ring(tmp_path: Path) -> None:
     require_tool("pdftotext")
     pdf = label.render_disc_label(make_sheet(), 1, tmp_path / "label.pdf")
@@ -102,6 +126,53 @@ def test_disc_label_keeps_text_in_the_ring(tmp_path: Path) -> None:
     assert "Springfield" in text and "Made 2026-11-28" in text and JOB in text
     assert re.search(r"\+\d+ more", text), "6 exams on disc 1 do not all fit: +N more"
     assert "Alexandrescu-Wolken" in text or "…" in text
+
+
+LABEL_TEXT = ("Copy for Dr Adaeze Okafor, Cardiology, St. Mary's Hospital; second opinion "
+              "requested 2026-11-20. Keep it with the patient's file and bring it to the "
+              "appointment on 2026-12-03 at 9:30.")
+
+
+def ring_ok(pdf: Path) -> None:
+    """Every word and every inked pixel of a disc label between the hub and the edge."""
+    assert off_the_ring(pdf, label.HUB_CLEAR, label.PRINTABLE) == []
+    (page,) = ink(pdf, dpi=150)
+    ys, xs = np.nonzero(page)
+    r = np.hypot((xs + 0.5) - page.shape[1] / 2, (ys + 0.5) - page.shape[0] / 2) * 25.4 / 150
+    assert r.min() >= 21.5 - 0.3 and r.max() <= 59 + 0.3   # mm: hub clear, inside 118 mm
+
+
+@pytest.mark.parametrize("extra", ["For Dr Okafor", LABEL_TEXT, "W" * 200])
+def test_label_text_is_printed_inside_the_ring(tmp_path: Path, extra: str) -> None:
+    """media.label_text (up to 200 characters) on the disc face, the stick sticker and the
+    jewel-case insert, fitted like everything else."""
+    require_tool("pdftotext")
+    assert len(LABEL_TEXT) <= 200
+    sheet = make_sheet(label=extra)
+    pdf = label.render_disc_label(sheet, 1, tmp_path / "label.pdf")
+    ring_ok(pdf)
+    text = flat(text_of(pdf))
+    if extra.startswith("WWW"):      # one unbroken word of 200 characters: cut, ends in "…"
+        assert re.search("W{30,}", text)
+    else:
+        assert extra in text
+    assert "DICOM PLUS WEB" in text and "Born 1970-01-01" in text and JOB in text
+    assert re.search(r"\d{4}-\d{2}-\d{2} (CT|MR)", text), "exams still listed"
+
+    for pdf, size in ((label.render_usb_sticker(make_sheet(media="usb", volumes=1, label=extra),
+                                                tmp_path / "usb.pdf"), (50, 30)),
+                      (label.render_jewel_insert(sheet, tmp_path / "insert.pdf"), (120, 120))):
+        found, _ = words(pdf)
+        edge = 1.5 * MM
+        for w in found:
+            assert edge <= w.x0 and w.x1 <= size[0] * MM - edge, w
+            assert edge <= w.y0 and w.y1 <= size[1] * MM - edge, w
+        printed = flat(text_of(pdf))
+        first = extra.split()[0][:20]
+        assert first in printed, (pdf.name, printed)
+        assert decode(pdf, tmp_path) == {f"CODE-128:{JOB}"}, pdf.name
+    assert LABEL_TEXT[:40] not in flat(text_of(label.render_disc_label(
+        make_sheet(), 1, tmp_path / "plain.pdf"))), "no label text: nothing extra printed"
 
 
 def test_usb_sticker_and_jewel_insert_fit(tmp_path: Path) -> None:
@@ -148,6 +219,20 @@ def test_build_json_lists_cover_and_labels(station: StationDir, tmp_path: Path) 
     text = flat(text_of(Path(prints["cover"])))
     assert "Robin Tester" in text and "TESTACC1" in text and "B7" in text
     assert not (station.data_dir / "prints").exists(), "build never prints"
+
+
+def test_build_prints_the_label_text_of_job_json(station: StationDir, tmp_path: Path) -> None:
+    job = tmp_path / "jobs" / "B8"
+    manifest = make_job_folder(job)
+    manifest["media"]["label_text"] = "For Dr Okafor\n(second\topinion)"
+    (job / "job.json").write_text(json.dumps(manifest))
+    proc = station.cli("build", str(job), "--out", str(tmp_path / "out"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    prints = json.loads(proc.stdout)["prints"]
+    assert len(prints["labels"]) == 1 and len(prints["inserts"]) == 1
+    for path in prints["labels"] + prints["inserts"]:
+        assert "For Dr Okafor (second opinion)" in flat(text_of(Path(path))), path
+    ring_ok(Path(prints["labels"][0]))
 
 
 def test_station_folder_printer_keeps_the_pdfs(station: StationDir) -> None:

@@ -197,6 +197,27 @@ def test_invalid_manifest_is_rejected_with_where(station: StationDir) -> None:
     nothing_written(station, "R4")
 
 
+def test_deeply_nested_manifest_is_rejected_not_retried(station: StationDir,
+                                                         tmp_path: Path) -> None:
+    """A job.json of 100,000 "[" is an invalid manifest (exit 2, rejected/), not a crash that is
+    retried and then held."""
+    job_dir = station.add_job("R9")
+    (job_dir / "job.json").write_text("[" * 100_000)
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert station.where("R9") == ["rejected"]
+    reason = (station.folder("rejected") / "R9" / "reason.txt").read_text()
+    assert "nested more than 32 deep" in reason and "Traceback" not in reason
+    assert station.query("SELECT state, attempts FROM jobs WHERE job_id='R9'") == \
+        [("rejected", 0)]
+
+    make_job_folder(tmp_path / "jobs" / "B9")
+    (tmp_path / "jobs" / "B9" / "job.json").write_text('{"a": ' * 100_000)
+    proc = station.cli("build", str(tmp_path / "jobs" / "B9"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "nested more than 32 deep" in proc.stdout and "Traceback" not in proc.stderr
+
+
 # --- burner build -----------------------------------------------------------------------------
 
 
@@ -365,6 +386,17 @@ def test_submit_pending_then_approve(station: StationDir, tmp_path: Path) -> Non
     assert approval["approval"]["by"] == "supervisor2"
     assert station.cli("run", "--once").returncode == 0
     assert read_result(station, "S2")["approved_by"] == "supervisor2"
+
+
+@pytest.mark.parametrize("job_id", [".hidden", "..."])
+def test_submit_refuses_a_job_id_not_starting_with_a_letter_or_digit(
+        station: StationDir, tmp_path: Path, job_id: str) -> None:
+    """A name starting with '.' is hidden in the spool: it would be queued and never seen."""
+    proc = _submit(station, [_series_folder(tmp_path)], job_id, "--approved-by", "clerk1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f'A job id must start with a letter or digit (got "{job_id}")' in proc.stderr
+    assert "Traceback" not in proc.stderr and "queued" not in proc.stdout
+    assert list(station.spool.glob("*/*")) == [], "no job folder anywhere in the spool"
 
 
 def test_cancel_approved_job(station: StationDir) -> None:

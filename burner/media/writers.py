@@ -12,6 +12,7 @@ from pathlib import Path
 from burner.config import Config, DriveConfig
 from burner.errors import DeviceError, JobHeld, MediaMismatch
 from burner.media import checksums
+from burner.media.kinds import CAPACITY, check_image_fits, drive_capacity, image_limit
 from burner.media.optical import OpticalDrive
 
 
@@ -19,23 +20,36 @@ class Writer:
     """Puts one copy of an image on a medium and proves it by reading it back."""
 
     name = "writer"
+    media = "iso"
+    capacity: int | None = None   # bytes of files its medium holds; None: the medium checks
 
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
                    after_burn: Callable[[], None] | None = None) -> str:
         """Write `image`; returns where the verified copy is (a file, or the drive)."""
         raise NotImplementedError
 
+    def refuse_too_big(self, image: Path, size: int, label: str) -> None:
+        """JobHeld, before anything is written, when the image (as recorded, or the file as it
+        is now) is larger than this writer's medium: the last guard after master's."""
+        if self.capacity is None:
+            return
+        limit = image_limit(self.media, self.capacity)
+        check_image_fits(max(size, image.stat().st_size), limit, self.media,
+                         f"{label} in {self.name}")
+
 
 class ImageFolderWriter(Writer):
     """media.type "iso": verified images in the output folder, for another tool or an archive."""
 
     name = "images"
+    capacity = CAPACITY["iso"]
 
     def __init__(self, folder: Path):
         self.folder = folder
 
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
                    after_burn: Callable[[], None] | None = None) -> str:
+        self.refuse_too_big(image, size, label)
         self.folder.mkdir(parents=True, exist_ok=True)
         dest = self.folder / f"{label}.iso"
         if not (dest.exists() and checksums.sha256_file(dest, size)[0] == sha256):
@@ -54,6 +68,8 @@ class OpticalWriter(Writer):
     def __init__(self, drive: DriveConfig, xorriso: str, tray: Path):
         self.drive = drive
         self.name = drive.name
+        self.media = drive.media
+        self.capacity = drive_capacity(drive) or CAPACITY[drive.media]
         self.optical = OpticalDrive(drive.device, xorriso)
         self.tray = tray
 
@@ -80,6 +96,7 @@ class OpticalWriter(Writer):
 
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
                    after_burn: Callable[[], None] | None = None) -> str:
+        self.refuse_too_big(image, size, label)
         out = self.tray / f"{label}.iso"
         stdio_robot = self.drive.is_stdio and self.drive.auto_load_blank
         if stdio_robot and out.exists() and checksums.sha256_file(out, size)[0] == sha256:
@@ -122,8 +139,13 @@ def writer_for(config: Config, media: str, job_id: str, name: str | None = None)
 
                 return UsbWriter(drive.name, drive.device, config.media_dir / job_id)
             return OpticalWriter(drive, config.xorriso, config.media_dir / job_id)
-    raise JobHeld(f"No writer for a {media.upper()} is set up at this station. Ask a "
-                  "technician to configure one, or change media.type for this job and retry.")
+    raise no_writer(media)
+
+
+def no_writer(media: str) -> JobHeld:
+    """The hold of a job whose medium no writer of this station takes."""
+    return JobHeld(f"No writer for a {media.upper()} is set up at this station. Ask a "
+                   "technician to configure one, or change media.type for this job and retry.")
 
 
 def writer_status(config: Config, drive: DriveConfig) -> tuple[bool, str]:

@@ -211,19 +211,19 @@ def _report_pages(c: Canvas, sheet: Sheet, page: _Page, size: tuple[float, float
     """The report text below what is on page 1, continued on further pages."""
     font, pt = fonts.regular(), 9
     pitch = pt * LEADING
-    lines = wrap_text(sheet.report_text or "", page.width, font, pt)
-    first = True
+    lines = wrap_text(sheet.report_text or "", page.width, font, pt)   # linear in the text
+    first, done = True, 0
     if page.y - floor < 5 * pitch:
         c.showPage()
         page.y, floor = size[1] - MARGIN, MARGIN
-    while lines:
+    while done < len(lines):
         page.heading("Report" if first else
                      f"Report (continued)  ·  {sheet.patient_name}  ·  job {sheet.job_id}")
         first = False
         rows = int((page.y - floor) // pitch)
-        chunk, lines = lines[:rows], lines[rows:]
+        chunk, done = lines[done:done + rows], done + rows
         page.text(chunk, font, pt, pt, rows * pitch + 1, more=None)
-        if lines:
+        if done < len(lines):
             c.showPage()
             page.y, floor = size[1] - MARGIN, MARGIN
 

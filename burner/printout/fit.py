@@ -87,29 +87,86 @@ def _measure(font: str, size: float) -> Measure:
     return lambda text: pdfmetrics.stringWidth(text, font, size)
 
 
+def _fit_end(word: str, start: int, width: float, measure: Measure, guess: int = 1) -> int:
+    """The end of the longest piece word[start:end] (at least one character) no wider than
+    `width`, searched from `guess` characters (the previous piece's length): stepping up or
+    down by 1, 2, 4, ... characters, then halving. No try measures more than about twice the
+    piece taken or the guess, so cutting a word of any length into lines costs time in
+    proportion to the word (a few measurements per line), never to its length squared."""
+    rest = len(word) - start
+
+    def fits(n: int) -> bool:
+        return measure(word[start:start + n]) <= width
+
+    guess = max(1, min(guess, rest))
+    if fits(guess):
+        good, step = guess, 1
+        while True:
+            size = good + step
+            if size >= rest:                       # rest <= 2 * good: cheap to measure whole
+                if good == rest or fits(rest):
+                    return len(word)
+                bad = rest
+                break
+            if not fits(size):
+                bad = size
+                break
+            good, step = size, step * 2
+    else:
+        bad, step, good = guess, 1, 1              # one character always "fits"
+        while bad - step > 1:
+            size = bad - step
+            if fits(size):
+                good = size
+                break
+            bad, step = size, step * 2
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if fits(middle):
+            good = middle
+        else:
+            bad = middle
+    return start + good
+
+
+def _fits(text: str, width: float, measure: Measure) -> bool:
+    """measure(text) <= width, without measuring much more of a long text than fits: its
+    heads are measured first, 64, 128, 256, ... characters, until one is too wide."""
+    size = 64
+    while size < len(text):
+        if measure(text[:size]) > width:
+            return False
+        size *= 2
+    return measure(text) <= width
+
+
 def split_word(word: str, width: float, measure: Measure) -> tuple[str, str]:
     """The longest head of `word` (at least one character) no wider than `width`, and the rest."""
-    cut = 1
-    while cut < len(word) and measure(word[:cut + 1]) <= width:
-        cut += 1
-    return word[:cut], word[cut:]
+    end = _fit_end(word, 0, width, measure)
+    return word[:end], word[end:]
 
 
 def wrap(text: str, width_of: Callable[[int], float], measure: Measure) -> list[str]:
     """Break `text` at spaces into lines, line n no wider than width_of(n); a word wider than
-    a whole line is cut. An empty text is one empty line."""
+    a whole line is cut. An empty text is one empty line. Linear in the text's length: a word
+    is measured only as far as a line reaches, and cut by positions (never by copying what is
+    left of it)."""
     lines: list[str] = []
     current = ""
     for word in text.split():
         trial = f"{current} {word}" if current else word
-        if measure(trial) <= width_of(len(lines)):
+        if _fits(trial, width_of(len(lines)), measure):
             current = trial
             continue
         if current:
             lines.append(current)
-        while measure(word) > width_of(len(lines)) and len(word) > 1:
-            head, word = split_word(word, width_of(len(lines)), measure)
-            lines.append(head)
+        if len(word) > 1 and not (current and _fits(word, width_of(len(lines)), measure)):
+            start, piece = 0, 1
+            while (end := _fit_end(word, start, width_of(len(lines)), measure,
+                                   piece)) < len(word):
+                lines.append(word[start:end])
+                start, piece = end, end - start
+            word = word[start:]
         current = word
     lines.append(current)
     return lines
@@ -160,9 +217,11 @@ class _Layout:
         lines = []
         for row, text in enumerate(texts):
             left, right = self.span(row)
-            width = self.measure(text)
-            x = {"left": left, "center": (left + right - width) / 2,
-                 "right": right - width}[align]
+            if align == "left":
+                x = left
+            else:
+                width = self.measure(text)
+                x = (left + right - width) / 2 if align == "center" else right - width
             y = self.box.top - (row + 1) * self.pitch + self.raise_
             lines.append(Line(text, x, y, self.font, self.size))
         return lines

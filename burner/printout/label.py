@@ -66,8 +66,13 @@ def render_disc_label(sheet: Sheet, volume_index: int, path: Path) -> Path:
               10, 6, align="center", more=None).draw(c)
     fit_lines([sheet.volume_word(volume_index)], _ring(-10 * mm, 10 * mm, inner + 1 * mm, outer),
               bold, 11, 6, align="center", more=None).draw(c)
-    fit_lines(exam_dates(sheet.exams_on(volume_index)), _ring(-36.5 * mm, -inner - 0.5 * mm),
-              regular, 7.5, 5, align="center").draw(c)
+    exams = _ring(-36.5 * mm, -inner - 0.5 * mm)
+    if sheet.label_text:          # job.json media.label_text, just below the hub
+        fit_lines([sheet.label_text], _ring(-30.5 * mm, -inner - 0.5 * mm), regular, 7.5, 4.5,
+                  align="center", more=None, paragraphs=True).draw(c)
+        exams = _ring(-36.5 * mm, -31 * mm)
+    fit_lines(exam_dates(sheet.exams_on(volume_index)), exams, regular, 7.5, 5,
+              align="center").draw(c)
     draw_code128(c, sheet.job_id, Box(centre - 28 * mm, centre - 45.5 * mm, 56 * mm, 7.5 * mm))
     fit_lines([f"Made {sheet.created}", f"Job {sheet.job_id}"], _ring(-53 * mm, -46.5 * mm),
               regular, 6, 4.5, align="center", more=None).draw(c)
@@ -91,7 +96,12 @@ def render_usb_sticker(sheet: Sheet, path: Path, volume_index: int = 1) -> Path:
               more=None).draw(c)
     fit_lines([f"{sheet.content_kind} · {sheet.volume_word(volume_index)}"],
               Box(m, 12.6 * mm, inner, 3.1 * mm), bold, 6.5, 4.5, more=None).draw(c)
-    draw_code128(c, sheet.job_id, Box(m, m, inner, 9.8 * mm), max_bar=0.3 * mm)
+    bar = 9.8 * mm
+    if sheet.label_text:          # job.json media.label_text, above a lower barcode
+        bar = 6 * mm
+        fit_lines([sheet.label_text], Box(m, m + bar + 0.4 * mm, inner, 12.4 * mm - m - bar),
+                  regular, 6, 4.5, more=None, paragraphs=True).draw(c)
+    draw_code128(c, sheet.job_id, Box(m, m, inner, bar), max_bar=0.3 * mm)
     c.showPage()
     c.save()
     return path
@@ -124,7 +134,12 @@ def render_jewel_insert(sheet: Sheet, path: Path, volume_index: int = 1) -> Path
               regular, 9, 6, more=None)
     exams = [" · ".join(p for p in (e.date, e.modality, e.description, e.accession) if p)
              for e in sheet.exams_on(volume_index)]
-    block(exams, y - 1 * mm, y - 1 * mm - 33 * mm, regular, 9, 6)
+    floor = 33 * mm
+    if sheet.label_text:          # job.json media.label_text, above the instructions
+        block([sheet.label_text], floor + 11 * mm, 11 * mm, bold, 9, 6, more=None,
+              paragraphs=True)
+        floor += 12 * mm
+    block(exams, y - 1 * mm, y - 1 * mm - floor, regular, 9, 6)
     block(["Open INDEX.HTM in a web browser; nothing needs installing. Hospitals import the "
            "images from DICOMDIR.", f"Made {sheet.created}"],
           30 * mm, 11 * mm, regular, 7.5, 5.5)

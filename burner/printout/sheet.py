@@ -56,6 +56,7 @@ class Sheet:
     report_text: str | None = None
     paper: str = "A4"
     copies: int = 1
+    label_text: str = ""          # job.json media.label_text: printed on labels and inserts
 
     @property
     def content_kind(self) -> str:
@@ -94,6 +95,12 @@ def fee_text(amount: Decimal | None, currency: str | None, basis: str | None) ->
     sign = CURRENCY_SIGNS.get((currency or "").upper())
     money = f"{sign}{amount:.2f}" if sign else f"{amount:.2f} {currency or ''}".strip()
     return f"{money} {basis}".strip() if basis else money
+
+
+def label_line(text: str) -> str:
+    """media.label_text as printed: one run of words (line breaks, tabs and other control
+    characters become spaces)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _date(value: object) -> str:
@@ -174,4 +181,5 @@ def sheet_for(ctx: JobContext) -> Sheet:
         report_text=_report_text(ctx.job_dir, [r.path for r in manifest.reports]),
         paper=ctx.config.printing.get("paper", "A4"),
         copies=manifest.media_copies,
+        label_text=label_line(manifest.media_label_text or ""),
     )

@@ -13,7 +13,7 @@ from burner.content.reports import MadeReport, make_reports, max_report_bytes
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged, Limits
 from burner.errors import JobHeld
-from burner.manifest import Manifest, iter_job_files, resolve_inside
+from burner.manifest import Manifest, iter_job_files, resolve_inside, skipped_job_files
 from burner.patient import Approved, approved_from
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def run(ctx: JobContext) -> None:
                                     ctx.config.limits))
     gathered = read_all(jobs)
     gathered.approved = approved
+    for rel in manifest.inputs:
+        gathered.refused += skipped_job_files(ctx.job_dir, rel)
     if not gathered.instances and not gathered.damaged:
         raise JobHeld("No DICOM images were found in this job, so there is nothing to put on a "
                       "disc.", [f"{rel}: {why}" for rel, why in gathered.refused])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.media import checksums, fat, iso
+from burner.media.kinds import check_image_fits
 
 if TYPE_CHECKING:
     from burner.pipeline import JobContext
@@ -27,7 +28,9 @@ class Image:
 
 def run(ctx: JobContext) -> None:
     staged = ctx.load("stage")
-    media = ctx.load("plan").media
+    plan = ctx.load("plan")
+    media = plan.media
+    limit = getattr(plan, "image_limit", None)    # None: a USB stick checks its own size
     images = []
     for vol in staged["volumes"]:
         if media == "usb":
@@ -39,6 +42,13 @@ def run(ctx: JobContext) -> None:
             publisher = ctx.config.institution.get("name", "")
             size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher)
         ctx.checkpoint("master")
+        if limit is not None:
+            # The plan estimated sizes from headers; what was staged may be larger (a file
+            # that inflates, a lying header). An image larger than its medium is never
+            # written: the job waits for a person, naming both sizes.
+            check_image_fits(max(size, path.stat().st_size), limit, media,
+                             f"disc {vol.index} of {vol.count}" if media != "usb"
+                             else f"USB stick {vol.index} of {vol.count}")
         digest, _ = checksums.sha256_file(path)
         images.append(Image(vol.index, vol.count, path, size, digest))
     ctx.save(images)

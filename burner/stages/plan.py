@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.dicom.headers import Instance
 from burner.dicom.profiles import ALLOWED_SYNTAXES, DEFAULT_PROFILE, PROFILE_MEDIA
 from burner.errors import JobHeld, JobRejected
+from burner.media.kinds import CAPACITY, MB, SECTOR, drive_capacity, image_limit
+from burner.media.writers import no_writer, takes
 
 if TYPE_CHECKING:
     from burner.config import Config
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
 NAME = "plan"
 LANE = "prepare"
 
-MB = 1_000_000
-SECTOR = 2048
-# Recordable capacity of each medium in bytes (sectors x 2048 for optical media). A USB
-# stick's real size is checked again when it is written; this is the size assumed until then.
-CAPACITY = {
-    "cd": 360_000 * SECTOR,             # CD-R 80 min, "700 MB"
-    "dvd": 2_298_496 * SECTOR,          # DVD±R, "4.7 GB"
-    "dvd-dl": 4_173_824 * SECTOR,       # DVD±R DL, "8.5 GB"
-    "bd": 12_219_392 * SECTOR,          # BD-R, "25 GB"
-    "usb": 7_600_000_000,               # an "8 GB" stick less its FAT32 structures
-    "iso": 12_219_392 * SECTOR,
-}
 MEDIA_ORDER = ("cd", "dvd", "dvd-dl", "bd", "usb")
 VOLUME_OVERHEAD = 4 * MB     # file-system structures, DICOMDIR, README, INDEX.HTM, lists
 FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checksum line
@@ -51,6 +40,9 @@ class Plan:
     volumes: list[list[int]]          # instance indexes in the gather result, per volume
     estimated_bytes: list[int]
     viewer: list[bool] | None = None  # per volume: VIEWER/ fits (None: all, an older plan)
+    # The largest image a volume may become: the medium's capacity the plan was made for.
+    # None: known only when writing (a USB stick found then checks itself), or an older plan.
+    image_limit: int | None = None
 
 
 def estimated_size(inst: Instance, profile: str) -> int:
@@ -116,11 +108,7 @@ def writer_capacities(config: Config) -> Capacities:
     stand-in's size. With several writers of one medium, the smallest counts."""
     known: Capacities = {}
     for d in config.drives:
-        size = None
-        if d.capacity_mb:
-            size = d.capacity_mb * MB
-        elif d.media == "usb" and d.device != "auto" and Path(d.device).is_file():
-            size = Path(d.device).stat().st_size - 2 * MB   # partition table and FAT
+        size = drive_capacity(d)
         if size is not None:
             known[d.media] = min(size, known.get(d.media, size))
     return known
@@ -220,7 +208,9 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
             for size, extra in zip(estimated, extras, strict=True)]
     estimated = [size + extra if fit else size
                  for size, extra, fit in zip(estimated, extras, fits, strict=True)]
-    return Plan(media, profile, volumes, estimated, fits)
+    known = media != "usb" or media in (capacities or {})
+    limit = image_limit(media, room + VOLUME_OVERHEAD) if known else None
+    return Plan(media, profile, volumes, estimated, fits, limit)
 
 
 def run(ctx: JobContext) -> None:
@@ -229,6 +219,12 @@ def run(ctx: JobContext) -> None:
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
                      writer_media(ctx.config), writer_capacities(ctx.config),
                      manifest.media_web, manifest.media_viewer)
+    # Before anything is staged (patient data copied to work/): a medium this station cannot
+    # write waits for a person now, not after staging and mastering. `burner build` writes
+    # nothing, so it needs no writer.
+    if ctx.writes and made.media != "iso" and not any(takes(d, made.media)
+                                                      for d in ctx.config.drives):
+        raise no_writer(made.media)
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")
