@@ -15,10 +15,11 @@ from pathlib import Path
 
 import click
 
-from burner import __version__
+from burner import __version__, logs, permissions
 from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
+from burner.retention import disk_use
 from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic
 from burner.state import JobRow, JobState, StateDB
 from burner.untrusted import one_line
@@ -50,6 +51,8 @@ class App:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            permissions.apply(self._config.group_access)
+            logs.setup_file(self._config.log_file, logs.LEVELS[self._config.log_level])
         return self._config
 
     @property
@@ -74,8 +77,8 @@ pass_app = click.make_pass_decorator(App)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """burner: approved imaging releases in, verified patient discs out."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    permissions.apply()          # private until the configuration says otherwise
+    logs.setup_console(logging.INFO if verbose else logging.WARNING)
     ctx.obj = App(config_path)
 
 
@@ -107,7 +110,7 @@ def run(app: App, once: bool) -> None:
     """The station service: watch the spool and process approved jobs."""
     from burner.station import Station
 
-    logging.getLogger().setLevel(logging.INFO)
+    logs.console_level(logging.INFO)
     station = Station(app.config)
     if once:
         station.drain()
@@ -165,6 +168,7 @@ def submit(app: App, paths: tuple[Path, ...], patient_id: str, patient_name: str
             shutil.copytree(src, dest, symlinks=False)
         else:
             shutil.copy2(src, dest)
+        permissions.restrict_tree(dest)   # copy2 keeps the source's (often world-) read bits
     write_atomic(staging / "job.json", json.dumps(manifest, indent=2).encode("utf-8"))
     where = "approved" if approved_by else "pending"
     spool.move(job_id, "incoming", where)
@@ -226,7 +230,26 @@ def _status(app: App) -> dict:
     return {"station": app.config.station_id, "config": app.config.source,
             "spool": str(app.config.spool_dir),
             "queue": {k: len(v) for k, v in queue.items()}, "jobs": jobs, "drives": drives,
-            "printers": [{"mode": app.config.printing.get("mode", "folder")}]}
+            "printers": [{"mode": app.config.printing.get("mode", "folder")}],
+            "disk": {**disk_use(app.config), "retention_days": app.config.retention_days}}
+
+
+def _days(days: float) -> str:
+    """A retention time as a person reads it: 7 days, 12 hours, 3 seconds."""
+    for unit, scale in (("day", 1.0), ("hour", 1 / 24), ("minute", 1 / 1440)):
+        if days >= scale:
+            n = round(days / scale, 1)
+            return f"{n:g} {unit}" + ("" if n == 1 else "s")
+    n = round(days * 86400, 1)
+    return f"{n:g} second" + ("" if n == 1 else "s")
+
+
+def _size(n: int) -> str:
+    """Bytes as a person reads them: 512 KB, 3.4 MB, 12 GB."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{(n + 1023) // 1024} KB"
 
 
 @cli.command()
@@ -255,6 +278,11 @@ def status(app: App, as_json: bool) -> None:
             click.echo("      " + job["reason"].splitlines()[0])
     for d in info["drives"]:
         click.echo(f"drive {d['name']}: {d['device']} ({d['media']})")
+    disk = info["disk"]
+    kept = (f"finished jobs' images kept {_days(disk['retention_days'])}"
+            if disk["retention_days"] else "finished jobs' images kept until deleted by hand")
+    click.echo("disk: " + ", ".join(f"{k} {_size(v)}" for k, v in disk["used"].items())
+               + f"; {_size(disk['free'])} free of {_size(disk['total'])}; {kept}")
 
 
 def _resumable(app: App, job_id: str) -> bool:
@@ -305,6 +333,25 @@ def retry(app: App, job_id: str) -> None:
         click.echo(f"{job_id}: will be retried now")
         return
     raise JobRejected(f"job {job_id} is in {where}/ and cannot be retried")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@pass_app
+def cleanup(app: App, dry_run: bool) -> None:
+    """Delete the work trees and images of jobs done more than [retention] days ago."""
+    from burner.retention import clean
+
+    with app.db() as db:
+        found = clean(app.config, db, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for item in found:
+        click.echo(f"{item.job_id}: {verb} {_size(item.bytes)} "
+                   f"({', '.join(str(p) for p in item.paths)})")
+    total = sum(item.bytes for item in found)
+    days = app.config.retention_days
+    click.echo(f"{len(found)} finished job(s), {_size(total)} {verb}" if days else
+               "[retention] days = 0: finished jobs are kept; nothing deleted")
 
 
 @cli.command()

@@ -50,6 +50,10 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     default_issuer: str = ""                 # the issuer of this site's own patient IDs
     issuer_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    group_access: bool = False               # [files]: the station's group may read its files
+    retention_days: float = 7.0              # [retention]: 0 keeps everything
+    log_file: Path | None = None             # [logging]: None = console only
+    log_level: str = "info"
     source: str = "embedded default"
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -122,6 +126,25 @@ def _limits(section: dict) -> Limits:
             from None
 
 
+def _logging(base: Path, section: dict) -> tuple[Path | None, str]:
+    level = str(section.get("level", "info")).lower()
+    if level not in ("debug", "info", "warning"):
+        raise JobRejected("configuration: [logging] level must be debug, info or warning")
+    name = str(section.get("file", "")).strip()
+    return (_resolve(base, name) if name else None), level
+
+
+def _retention_days(section: dict) -> float:
+    try:
+        days = float(section.get("days", 7))
+    except (TypeError, ValueError):
+        days = -1.0
+    if not days >= 0:
+        raise JobRejected("configuration: [retention] days must be a number of days, "
+                          "0 to keep everything")
+    return days
+
+
 def load_config(path: str | os.PathLike | None = None) -> Config:
     """Load `path`, else $BURNER_CONFIG, else /etc/burner/burner.toml, else the embedded default.
 
@@ -149,6 +172,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     spool = data.get("spool", {})
     job = data.get("job", {})
     output = data.get("output", {})
+    log_file, log_level = _logging(data_dir, data.get("logging", {}))
     return Config(
         station_id=str(station.get("id") or socket.gethostname()),
         data_dir=data_dir,
@@ -167,6 +191,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         default_issuer=str(data.get("identity", {}).get("default_issuer", "")).strip(),
         issuer_aliases={str(k): tuple(str(a) for a in v) for k, v in
                         data.get("identity", {}).get("issuer_aliases", {}).items()},
+        group_access=bool(data.get("files", {}).get("group_access", False)),
+        retention_days=_retention_days(data.get("retention", {})),
+        log_file=log_file,
+        log_level=log_level,
         source=source,
         raw=data,
     )

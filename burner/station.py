@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from burner import retention
 from burner.config import Config
 from burner.media.writers import IMAGES
 from burner.pipeline import JobContext, next_stage, run_job
@@ -160,15 +161,28 @@ class Station:
                    for lane in self.lanes]
         for t in threads:
             t.start()
+        next_cleanup = 0.0
         try:
             while not stop.is_set():
                 look.set()
+                if time.time() >= next_cleanup:
+                    self.clean_up()
+                    next_cleanup = time.time() + retention.INTERVAL_SECONDS
                 stop.wait(self.config.rescan_seconds)
         finally:
             watcher.stop()
             stop.set()
             for t in threads:
                 t.join(timeout=5)
+
+    def clean_up(self) -> None:
+        """Delete what [retention] says finished jobs no longer need; never stop serving."""
+        try:
+            for item in retention.clean(self.config, self.db):
+                log.info("job %s: deleted its work files and images (%d bytes), done %d days "
+                         "ago", item.job_id, item.bytes, (time.time() - item.finished) // 86400)
+        except OSError as exc:
+            log.warning("could not delete old work files: %s", exc)
 
     def _lane_loop(self, lane: Lane, stop: threading.Event, look: threading.Event) -> None:
         """Take -> run -> back off. Only the prepare lane claims, when told to look."""

@@ -1,0 +1,234 @@
+"""What burner leaves on the machine (issue 8): its files are private to the station's user
+(or its group, when configured), finished jobs' work trees and images go after [retention] days
+and nothing else does, and `burner status` shows the disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import StationDir, make_job_folder, new_station, study_patient
+
+from burner import synth
+
+STRANGER = synth.Patient(id="XX0001", name="STRANGER^PAT", birth_date="19500101", sex="M")
+
+
+def _configure(station: StationDir, extra: str) -> None:
+    """Work trees kept after done (so there are some to check), and `extra` settings."""
+    text = station.config.read_text(encoding="utf-8")
+    station.config.write_text(text.replace("[job]\n", "[job]\nkeep_work = true\n", 1)
+                              + extra, encoding="utf-8")
+
+
+def _station(tmp_path: Path, extra: str) -> StationDir:
+    """A station whose data folder burner itself creates (the test's umask makes nothing)."""
+    station = new_station(tmp_path / "station")
+    shutil.rmtree(station.data_dir)
+    _configure(station, extra)
+    return station
+
+
+def _run(station: StationDir, *args: str) -> subprocess.CompletedProcess[str]:
+    """`burner ARGS` started from a shell-like umask of 022."""
+    proc = subprocess.run(station.command(*args), env=station.env(), capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, umask=0o022)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def _submit(station: StationDir, source: Path, job_id: str) -> None:
+    p = study_patient()
+    birth = f"{p.birth_date[:4]}-{p.birth_date[4:6]}-{p.birth_date[6:]}"
+    _run(station, "submit", str(source), "--patient-id", p.id, "--patient-name", p.name,
+         "--birth-date", birth, "--approved-by", "clerk1", "--job-id", job_id)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    out = {}
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            out[str(path.relative_to(root))] = stat.S_IMODE(path.stat().st_mode)
+    return out
+
+
+def _source_study(tmp_path: Path) -> Path:
+    """A study as an export leaves it: world-readable files."""
+    source = tmp_path / "export"
+    os.umask(old := os.umask(0o022))
+    try:
+        synth.make_ct_study(source, study_patient(), slices=3, rows=64, cols=64)
+    finally:
+        os.umask(old)
+    assert all(p.stat().st_mode & 0o004 for p in source.iterdir())
+    return source
+
+
+def _assert_made_everything(station: StationDir, job_id: str) -> None:
+    data = station.data_dir
+    for path in (data / "burner.sqlite", data / "burner.log", data / "media" / job_id,
+                 data / "prints" / job_id, data / "work" / job_id,
+                 station.folder("done") / job_id / "dicom"):
+        assert path.exists(), path
+
+
+def test_files_burner_makes_are_private(tmp_path: Path) -> None:
+    station = _station(tmp_path, "")
+    _submit(station, _source_study(tmp_path), "P1")
+    _run(station, "run", "--once")
+    _assert_made_everything(station, "P1")
+    modes = _modes(station.data_dir)
+    assert len(modes) > 40
+    readable = {p: oct(m) for p, m in modes.items() if m & 0o077}
+    assert not readable, f"readable by others than the station's user: {readable}"
+
+
+def test_group_access_lets_the_group_read_and_nobody_else(tmp_path: Path) -> None:
+    station = _station(tmp_path, "\n[files]\ngroup_access = true\n")
+    _submit(station, _source_study(tmp_path), "G1")
+    _run(station, "run", "--once")
+    _assert_made_everything(station, "G1")
+    modes = _modes(station.data_dir)
+    assert not {p: oct(m) for p, m in modes.items() if m & 0o027}, "group write or others"
+    assert all(m & 0o040 for m in modes.values()), "the group may read everything"
+    sqlite = modes["burner.sqlite"]
+    assert sqlite & 0o040 and not sqlite & 0o004
+
+
+# --- retention ---------------------------------------------------------------------------
+
+
+RETENTION_SECONDS = 3.0
+
+
+def _retention_station(tmp_path: Path) -> StationDir:
+    station = new_station(tmp_path / "station")
+    _configure(station, f"\n[retention]\ndays = {RETENTION_SECONDS / 86400}\n")
+    return station
+
+
+def _add_jobs(station: StationDir) -> None:
+    station.add_job("D1")                                  # done, written to the dvd drive
+    iso = station.add_job("D2")                            # done, an image in images/
+    manifest = json.loads((iso / "job.json").read_text())
+    manifest["media"]["type"] = "iso"
+    (iso / "job.json").write_text(json.dumps(manifest))
+    held = station.add_job("H1")                           # held: a file of another patient
+    target = sorted((held / "dicom").rglob("*.dcm"))[0]
+    synth.rewrite_patient(target, STRANGER, target.with_name("x.tmp"))
+    os.replace(target.with_name("x.tmp"), target)
+    rejected = station.folder("approved") / "R1"           # rejected: job.json is not JSON
+    make_job_folder(rejected)
+    (rejected / "job.json").write_text("{not json")
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("D1") == station.where("D2") == ["done"]
+    assert station.where("H1") == ["held"] and station.where("R1") == ["rejected"]
+    for job in ("H1", "R1"):     # a held or rejected job's work tree, as a person may need it
+        (station.data_dir / "work" / job).mkdir(parents=True, exist_ok=True)
+        (station.data_dir / "work" / job / "kept.txt").write_text("evidence")
+
+
+def _products(station: StationDir) -> set[str]:
+    data = station.data_dir
+    return {f"{base}/{p.name}" for base in ("work", "images", "media")
+            if (data / base).is_dir() for p in (data / base).iterdir()}
+
+
+def test_cleanup_deletes_only_finished_jobs_after_the_retention_time(tmp_path: Path) -> None:
+    station = _retention_station(tmp_path)
+    _add_jobs(station)
+    before = _products(station)
+    assert {"work/D1", "media/D1", "work/D2", "images/D2", "work/H1", "work/R1"} <= before
+
+    young = station.cli("cleanup")
+    assert young.returncode == 0 and "0 finished job(s)" in young.stdout
+    assert _products(station) == before
+
+    time.sleep(RETENTION_SECONDS + 0.5)
+    dry = station.cli("cleanup", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "D1: would delete" in dry.stdout and "D2: would delete" in dry.stdout
+    assert "H1" not in dry.stdout and "R1" not in dry.stdout
+    assert _products(station) == before
+
+    proc = station.cli("cleanup")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 finished job(s)" in proc.stdout
+    assert _products(station) == before - {"work/D1", "media/D1", "work/D2", "images/D2"}
+    for job in ("H1", "R1"):
+        assert (station.data_dir / "work" / job / "kept.txt").read_text() == "evidence"
+    for job in ("D1", "D2"):     # the spool's record of the job stays
+        assert (station.folder("done") / job / "result.json").is_file()
+    events = station.query("SELECT job_id, event FROM history WHERE stage = 'retention'")
+    assert sorted(events) == [("D1", "deleted"), ("D2", "deleted")]
+
+
+def test_a_done_folder_the_database_does_not_call_done_is_kept(tmp_path: Path) -> None:
+    """A job moved into done/ by hand while the database says held is not finished."""
+    station = _retention_station(tmp_path)
+    _add_jobs(station)
+    os.rename(station.folder("held") / "H1", station.folder("done") / "H1")
+    (station.folder("done") / "H1" / "result.json").write_text("{}")
+    time.sleep(RETENTION_SECONDS + 0.5)
+    proc = station.cli("cleanup")
+    assert proc.returncode == 0 and "H1" not in proc.stdout
+    assert (station.data_dir / "work" / "H1" / "kept.txt").exists()
+
+
+def test_the_service_cleans_up_when_it_starts(tmp_path: Path) -> None:
+    station = _retention_station(tmp_path)
+    _add_jobs(station)
+    time.sleep(RETENTION_SECONDS + 0.5)
+    log = tmp_path / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        gone = ("work/D1", "media/D1", "work/D2", "images/D2")
+        while time.monotonic() < end and _products(station) & set(gone):
+            time.sleep(0.1)
+        assert not (station.data_dir / "work" / "D1").exists(), log.read_text()
+        assert not (station.data_dir / "images" / "D2").exists()
+        assert (station.data_dir / "work" / "H1" / "kept.txt").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "job D1: deleted its work files and images" in log.read_text()
+
+
+def test_retention_zero_keeps_everything(tmp_path: Path) -> None:
+    station = new_station(tmp_path / "station")
+    _configure(station, "\n[retention]\ndays = 0\n")
+    station.add_job("K1")
+    assert station.cli("run", "--once").returncode == 0
+    before = _products(station)
+    proc = station.cli("cleanup")
+    assert proc.returncode == 0 and "nothing deleted" in proc.stdout
+    assert _products(station) == before
+
+
+def test_status_shows_disk_use(tmp_path: Path) -> None:
+    station = _retention_station(tmp_path)
+    station.add_job("S1")
+    assert station.cli("run", "--once").returncode == 0
+    proc = station.cli("status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    disk = json.loads(proc.stdout)["disk"]
+    assert set(disk["used"]) == {"spool", "work", "images", "media", "database"}
+    assert disk["used"]["media"] > 300_000          # the burned disc file of S1
+    assert disk["used"]["database"] > 0
+    assert 0 < disk["free"] <= disk["total"]
+    text = station.cli("status").stdout
+    line = next(x for x in text.splitlines() if x.startswith("disk: "))
+    assert "media " in line and " free of " in line and line.endswith("images kept 3 seconds")
