@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 
 
 def templates_dir() -> Path:
+    """The folder of the templates: $BURNER_TEMPLATES if set, else the package burner.templates.
+
+    The source tree keeps them in the top-level templates/, which pyproject.toml installs as
+    burner.templates, so this is that folder in an editable install (`pip install -e`) and the
+    installed copy in site-packages after a plain `pip install` of the wheel."""
     env = os.environ.get("BURNER_TEMPLATES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "templates"
+    found = resources.files("burner.templates")
+    # Jinja's FileSystemLoader and the viewer's copy need a real folder, not a zip member.
+    if not isinstance(found, Path) or not found.is_dir():
+        raise RuntimeError(f"burner's templates are not a folder on disk: {found}; "
+                           "install burner from its wheel or source (pip install), not a zip")
+    return found
 
 
 @cache
