@@ -3,7 +3,10 @@ the approved patient and came from an object that passed the identity gate."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from burner.dicom import canonical
@@ -49,3 +52,21 @@ def problems(path: Path, sop_instance: str, approved: Approved, studies: set[str
         out.append("the staged copy does not carry the approved patient")
     out += [f"its original {w.removeprefix('a ')}" for w in mismatches(before, approved, studies)]
     return out
+
+
+PARALLEL_FROM = 64   # below this many files a process pool costs more than it saves
+
+
+def _one(item: tuple[Path, str], approved: Approved, studies: set[str]) -> list[str]:
+    return problems(item[0], item[1], approved, studies)
+
+
+def problems_all(items: list[tuple[Path, str]], approved: Approved,
+                 studies: set[str]) -> list[list[str]]:
+    """`problems` of every (path, SOP Instance UID), in order, on every core for many files."""
+    check = partial(_one, approved=approved, studies=studies)
+    workers = os.cpu_count() or 1
+    if len(items) < PARALLEL_FROM or workers < 2:
+        return [check(item) for item in items]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(check, items, chunksize=16))

@@ -290,14 +290,12 @@ def _recheck(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
     """Read every staged DICOM file back: the patient and exams must still be the approved
     ones, whatever happened between the identity check and now."""
     studies = {s.uid for s in manifest.studies}  # type: ignore[attr-defined]
-    details = []
-    for index, fs in enumerate(sets, 1):
-        for entry in fs.entries:
-            path = ctx.out() / f"vol{index}" / Path(*entry.file_id)
-            why = recheck.problems(path, entry.instance.sop_instance, gathered.approved,
-                                   studies)
-            if why:
-                details.append(f"{entry.instance.rel}: {'; '.join(why)}")
+    entries = [(index, entry) for index, fs in enumerate(sets, 1) for entry in fs.entries]
+    items = [(ctx.out() / f"vol{index}" / Path(*entry.file_id), entry.instance.sop_instance)
+             for index, entry in entries]
+    found = recheck.problems_all(items, gathered.approved, studies)
+    details = [f"{entry.instance.rel}: {'; '.join(why)}"
+               for (_, entry), why in zip(entries, found, strict=True) if why]
     if details:
         raise JobHeld("Files staged for the disc do not carry the approved patient when read "
                       "back, so nothing was written. Export the files listed again, then "
