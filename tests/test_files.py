@@ -70,31 +70,29 @@ def _source_study(tmp_path: Path) -> Path:
     return source
 
 
-def _assert_made_everything(station: StationDir, job_id: str) -> None:
+def _modes_after_a_job(tmp_path: Path, extra: str) -> dict[str, int]:
+    """Submit and finish one job from a umask-022 shell; the modes of all burner made."""
+    station = _station(tmp_path, extra)
+    _submit(station, _source_study(tmp_path), "P1")
+    _run(station, "run", "--once")
     data = station.data_dir
-    for path in (data / "burner.sqlite", data / "burner.log", data / "media" / job_id,
-                 data / "prints" / job_id, data / "work" / job_id,
-                 station.folder("done") / job_id / "dicom"):
+    for path in (data / "burner.sqlite", data / "burner.log", data / "media" / "P1",
+                 data / "prints" / "P1", data / "work" / "P1",
+                 station.folder("done") / "P1" / "dicom"):
         assert path.exists(), path
+    modes = _modes(data)
+    assert len(modes) > 40
+    return modes
 
 
 def test_files_burner_makes_are_private(tmp_path: Path) -> None:
-    station = _station(tmp_path, "")
-    _submit(station, _source_study(tmp_path), "P1")
-    _run(station, "run", "--once")
-    _assert_made_everything(station, "P1")
-    modes = _modes(station.data_dir)
-    assert len(modes) > 40
+    modes = _modes_after_a_job(tmp_path, "")
     readable = {p: oct(m) for p, m in modes.items() if m & 0o077}
     assert not readable, f"readable by others than the station's user: {readable}"
 
 
 def test_group_access_lets_the_group_read_and_nobody_else(tmp_path: Path) -> None:
-    station = _station(tmp_path, "\n[files]\ngroup_access = true\n")
-    _submit(station, _source_study(tmp_path), "G1")
-    _run(station, "run", "--once")
-    _assert_made_everything(station, "G1")
-    modes = _modes(station.data_dir)
+    modes = _modes_after_a_job(tmp_path, "\n[files]\ngroup_access = true\n")
     assert not {p: oct(m) for p, m in modes.items() if m & 0o027}, "group write or others"
     assert all(m & 0o040 for m in modes.values()), "the group may read everything"
     sqlite = modes["burner.sqlite"]
