@@ -346,12 +346,18 @@ def cleanup(app: App, dry_run: bool) -> None:
         found = clean(app.config, db, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     for item in found:
+        if item.error:
+            click.echo(f"{item.job_id}: could not delete its files: {item.error}")
+            continue
         click.echo(f"{item.job_id}: {verb} {_size(item.bytes)} "
                    f"({', '.join(str(p) for p in item.paths)})")
-    total = sum(item.bytes for item in found)
+    cleaned = [item for item in found if not item.error]
+    total = sum(item.bytes for item in cleaned)
     days = app.config.retention_days
-    click.echo(f"{len(found)} finished job(s), {_size(total)} {verb}" if days else
+    click.echo(f"{len(cleaned)} finished job(s), {_size(total)} {verb}" if days else
                "[retention] days = 0: finished jobs are kept; nothing deleted")
+    if len(cleaned) < len(found):
+        sys.exit(1)
 
 
 @cli.command()

@@ -88,9 +88,16 @@ def setup_file(path: Path | None, level: int) -> None:
     if path is None:
         _root_level()
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=_LOG_BYTES,
-                                                   backupCount=_LOG_BACKUPS, encoding="utf-8",
-                                                   delay=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=_LOG_BYTES,
+                                                       backupCount=_LOG_BACKUPS,
+                                                       encoding="utf-8")
+    except OSError as exc:
+        # e.g. `burner status` run by a user who may read the station but not write its log
+        _root_level()
+        logging.getLogger("burner").warning("cannot write the log file %s (%s); logging to "
+                                            "the console only", path, exc.strerror or exc)
+        return
     root.addHandler(_handler(handler, level, console=False))
     _root_level()

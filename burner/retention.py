@@ -29,6 +29,7 @@ class Expired:
     finished: float                      # epoch seconds
     paths: list[Path] = field(default_factory=list)
     bytes: int = 0
+    error: str = ""                      # why deleting failed (the rest stays for next time)
 
 
 def tree_bytes(path: Path) -> int:
@@ -97,11 +98,15 @@ def clean(config: Config, db: StateDB, now: float | None = None, *,
     if dry_run:
         return found
     for item in found:
-        for path in item.paths:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+        try:
+            for path in item.paths:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+        except OSError as exc:
+            item.error = f"{exc.strerror or exc} ({exc.filename})"
+            continue
         if db.get(item.job_id) is not None:
             db.note(item.job_id, "retention", "deleted",
                     f"{len(item.paths)} folder(s), {item.bytes} bytes")

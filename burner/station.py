@@ -179,6 +179,10 @@ class Station:
         """Delete what [retention] says finished jobs no longer need; never stop serving."""
         try:
             for item in retention.clean(self.config, self.db):
+                if item.error:
+                    log.warning("job %s: could not delete its old work files: %s",
+                                item.job_id, item.error)
+                    continue
                 log.info("job %s: deleted its work files and images (%d bytes), done %d days "
                          "ago", item.job_id, item.bytes, (time.time() - item.finished) // 86400)
         except OSError as exc:

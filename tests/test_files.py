@@ -230,3 +230,59 @@ def test_status_shows_disk_use(tmp_path: Path) -> None:
     text = station.cli("status").stdout
     line = next(x for x in text.splitlines() if x.startswith("disk: "))
     assert "media " in line and " free of " in line and line.endswith("images kept 3 seconds")
+
+
+def _unit_station(tmp_path: Path, state: str) -> tuple:
+    """A data folder with job U1 done (or `state`) now, and its three kinds of products."""
+    from burner.config import load_config
+    from burner.state import JobState, StateDB
+
+    config_file = tmp_path / "burner.toml"
+    config_file.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    config = load_config(config_file)
+    db = StateDB(config.db_path)
+    db.add_job("U1", "test")
+    db.set_state("U1", JobState(state))
+    folder = config.spool_dir / ("done" if state == "done" else state) / "U1"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text("{}")
+    for base in (config.work_dir, config.images_dir, config.media_dir):
+        (base / "U1").mkdir(parents=True)
+        (base / "U1" / "f.bin").write_bytes(b"x" * 1000)
+    return config, db
+
+
+def test_retention_counts_days_from_when_the_job_was_done(tmp_path: Path) -> None:
+    from burner import retention
+
+    config, db = _unit_station(tmp_path, "done")
+    now = time.time()
+    assert retention.expired(config, db, now + 6.9 * 86400) == []
+    (item,) = retention.expired(config, db, now + 7.1 * 86400)
+    assert item.job_id == "U1" and item.bytes == 3000 and len(item.paths) == 3
+    db.close()
+
+
+def test_retention_never_touches_a_job_the_database_calls_held(tmp_path: Path) -> None:
+    from burner import retention
+
+    config, db = _unit_station(tmp_path, "held")
+    assert retention.clean(config, db, time.time() + 100 * 86400) == []
+    assert (config.work_dir / "U1" / "f.bin").exists()
+    db.close()
+
+
+def test_a_failed_deletion_is_reported_and_not_recorded(tmp_path: Path, monkeypatch) -> None:
+    from burner import retention
+
+    config, db = _unit_station(tmp_path, "done")
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(retention.shutil, "rmtree", refuse)
+    (item,) = retention.clean(config, db, time.time() + 8 * 86400)
+    assert item.error.startswith("Permission denied (") and "U1" in item.error
+    assert (config.work_dir / "U1" / "f.bin").exists()
+    assert [r["event"] for r in db.history("U1")].count("deleted") == 0
+    db.close()
