@@ -108,9 +108,14 @@ def build(app: App, job_dir: Path, out_dir: Path, as_json: bool) -> None:
 @pass_app
 def run(app: App, once: bool) -> None:
     """The station service: watch the spool and process approved jobs."""
+    from burner.locks import StationLock
     from burner.station import Station
 
     logs.console_level(logging.INFO)
+    # One station per data folder: a second `burner run` refuses, naming the first.
+    lock = StationLock(app.config.data_dir, app.config.station_id).acquire()
+    ctx = click.get_current_context()
+    ctx.call_on_close(lock.release)
     station = Station(app.config)
     if once:
         station.drain()
@@ -322,7 +327,16 @@ def retry(app: App, job_id: str) -> None:
                 db.resume(job_id)
             click.echo(f"{job_id}: will go on where it stopped (burner run picks it up)")
             return
-        spool.move(job_id, where, "approved")
+        with app.db() as db:
+            row = db.get(job_id)
+            if row is not None:
+                db.requeue(job_id)     # its next claim is this job again, not a duplicate
+            try:
+                spool.move(job_id, where, "approved")
+            except BaseException:
+                if row is not None:
+                    db.set_state(job_id, JobState(row.state), row.reason)
+                raise
         click.echo(f"{job_id}: queued again")
         return
     if where == "active":

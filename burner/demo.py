@@ -13,6 +13,7 @@ import pydicom
 
 from burner import synth
 from burner.config import Config
+from burner.locks import StationLock
 from burner.spool import Spool, write_atomic
 from burner.station import Station
 
@@ -64,6 +65,16 @@ def make_demo_job(job_dir: Path, *, slices: int, patient: synth.Patient = DEMO_P
 def run_demo(config: Config, *, slices: int, echo: Callable[[str], None]) -> str:
     """Make the sample job, queue it, process it, and say where everything is."""
     config = dataclasses.replace(config, keep_work=True)
+    # The demo is a station for one job: it refuses, before making anything, while a running
+    # station owns the data folder.
+    lock = StationLock(config.data_dir, config.station_id).acquire()
+    try:
+        return _demo(config, slices, echo)
+    finally:
+        lock.release()
+
+
+def _demo(config: Config, slices: int, echo: Callable[[str], None]) -> str:
     spool = Spool(config.spool_dir)
     spool.ensure()
     job_id = datetime.datetime.now().strftime("DEMO-%Y%m%d-%H%M%S")

@@ -33,6 +33,10 @@ class DeviceError(BurnerError):
     exit_code = 1
 
 
+class DeviceBusy(DeviceError):
+    """Another process is writing the device: the job waits, without using up an attempt."""
+
+
 class MediaMismatch(DeviceError):
     """What was read back from a medium differs from what was written."""
 

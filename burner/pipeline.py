@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from burner.config import Config
-from burner.errors import DeviceError, JobCancelled, JobHeld, JobRejected
+from burner.errors import DeviceBusy, DeviceError, JobCancelled, JobHeld, JobRejected
 from burner.spool import Spool, write_atomic
 from burner.stages import (
     done,
@@ -160,6 +160,11 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
         ctx.db.set_state(job_id, JobState.HELD, message)
         log.warning("job %s held at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.HELD
+    if isinstance(exc, DeviceBusy):     # not a failure: another process has the drive
+        ctx.db.set_state(job_id, JobState.WAITING, one_line(exc),
+                         not_before=time.time() + max(ctx.config.retry_delay_seconds, 1.0))
+        log.info("job %s: %s", shown_id, one_line(exc))
+        return JobState.WAITING
     row = ctx.db.get(job_id)
     attempts = (row.attempts if row else 0) + 1
     if isinstance(exc, DeviceError):

@@ -96,6 +96,30 @@ class Spool:
         write_atomic(target / OWNER, station.encode("utf-8"))
         return target
 
+    def elsewhere(self, job_id: str) -> list[str]:
+        """The spool folders other than approved/ (and incoming/, a producer's) holding
+        `job_id`: where a job of that name already is."""
+        return [name for name in FOLDERS if name not in ("approved", "incoming")
+                and (self.root / name / job_id).is_dir()]
+
+    def reject_unclaimed(self, job_dir: Path, reason: str) -> Path | None:
+        """Move a job folder out of approved/ into rejected/ without claiming it, under a name
+        of its own (`<id>-duplicate-<time>`) so that nothing of an earlier job of the same
+        name is touched; None when another station took it first."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.root / "rejected" / f"{job_dir.name}-duplicate-{stamp}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{job_dir.name}-duplicate-{stamp}-{n}")
+        try:
+            os.rename(job_dir, target)
+        except OSError:
+            return None
+        write_atomic(target / REASON, (reason.rstrip() + "\n").encode("utf-8"))
+        fsync_dir(target.parent)
+        return target
+
     def owner(self, job_dir: Path) -> str | None:
         """The station working on an active job, or None when no station has said so."""
         try:

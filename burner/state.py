@@ -71,6 +71,7 @@ class JobState(StrEnum):
     DONE = "done"
     HELD = "held"
     REJECTED = "rejected"
+    QUEUED = "queued"        # sent back to approved/ by `burner retry`: may be claimed again
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,10 @@ class StateDB:
                 "INSERT OR REPLACE INTO jobs (job_id, state, station, created, updated) "
                 "VALUES (?,?,?,?,?)", (job_id, JobState.ACTIVE, station, now, now))
             self._log(c, job_id, "claim", "claimed", station)
+
+    def requeue(self, job_id: str) -> None:
+        """A held or rejected job sent back to approved/: its next claim is not a duplicate."""
+        self.set_state(job_id, JobState.QUEUED, "queued again by an operator")
 
     def get(self, job_id: str) -> JobRow | None:
         row = self._conn.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()

@@ -15,6 +15,7 @@ from burner.media.writers import IMAGES
 from burner.pipeline import JobContext, next_stage, run_job
 from burner.spool import OWNER, Spool, write_atomic
 from burner.state import JobState, StateDB
+from burner.untrusted import one_line
 
 log = logging.getLogger("burner.station")
 PREPARED_AHEAD = 2
@@ -78,12 +79,34 @@ class Station:
         for job_dir in self.spool.listing("approved"):
             if not self.spool.ready(job_dir):
                 continue
+            why = self.duplicate(job_dir.name, db)
+            if why:
+                moved = self.spool.reject_unclaimed(job_dir, why)
+                if moved is not None:
+                    log.warning("job %s: refused, its id is taken; moved to rejected/%s",
+                                one_line(job_dir.name), one_line(moved.name))
+                continue
             target = self.spool.claim(job_dir, self.config.station_id)
             if target is not None:
                 db.add_job(target.name, self.config.station_id)
                 log.info("claimed job %s", target.name)
                 claimed.append(target.name)
         return claimed
+
+    def duplicate(self, job_id: str, db: StateDB) -> str:
+        """Why a job in approved/ may not be claimed under its id (empty if it may): a job of
+        that name is already in the spool, or known to this station and not queued again."""
+        shown = one_line(job_id)
+        places = self.spool.elsewhere(job_id)
+        row = db.get(job_id)
+        if not places and (row is None or row.state == JobState.QUEUED):
+            return ""
+        where = (f"is already in {places[0]}/" if places else
+                 f"was already processed by this station (it ended {row.state})")
+        return (f"This folder was not processed: a job called {shown} {where}, and a job id "
+                "names one release only, so the earlier job was left exactly as it is. Give "
+                "this release a new job id (the folder name and job_id in job.json) and put it "
+                "in approved/ again; to run the earlier job again, use burner retry.")
 
     def _wants(self, lane: Lane, media: str) -> bool:
         return media in lane.media or (lane.catch_all and media not in self._served)

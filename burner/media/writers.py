@@ -21,6 +21,7 @@ class Writer:
 
     name = "writer"
     media = "iso"
+    device = ""                   # what it writes ("stdio:...", "/dev/sr0"); "" for a folder
     capacity: int | None = None   # bytes of files its medium holds; None: the medium checks
 
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
@@ -69,6 +70,7 @@ class OpticalWriter(Writer):
         self.drive = drive
         self.name = drive.name
         self.media = drive.media
+        self.device = drive.device
         self.capacity = drive_capacity(drive) or CAPACITY[drive.media]
         self.optical = OpticalDrive(drive.device, xorriso)
         self.tray = tray

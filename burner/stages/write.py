@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from burner.locks import device_lock
 from burner.media.writers import writer_for
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ def run(ctx: JobContext) -> None:
                 continue
             ctx.check_cancel()
             label = f"disc{image.index}-copy{copy}"
-            medium = writer.write_copy(image.path, image.bytes, image.sha256, label,
-                                       after_burn=lambda: ctx.checkpoint("write"))
+            # Two stations configured with one drive never write it at once.
+            with device_lock(writer.device, writer.name, ctx.config.station_id):
+                medium = writer.write_copy(image.path, image.bytes, image.sha256, label,
+                                           after_burn=lambda: ctx.checkpoint("write"))
             ctx.db.record_copy(ctx.job_id, image.index, copy, writer.name, medium, image.sha256)

@@ -1,0 +1,94 @@
+"""One owner per data folder and per drive (issue 9): a second `burner run` on one data folder
+refuses and names the first; two stations configured with one drive never write it at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import StationDir, new_station
+
+
+def _paused(station: StationDir, where: str, seconds: float) -> subprocess.Popen:
+    """`burner run --once` stopped inside `where` for `seconds`, once it got there."""
+    proc = subprocess.Popen(station.command("run", "--once"),
+                            env=station.env(BURNER_PAUSE_AT=where,
+                                            BURNER_PAUSE_SECONDS=str(seconds)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not (station.data_dir / f"paused-{where}").exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc
+
+
+def _copies(station: StationDir, job_id: str) -> list[tuple]:
+    return station.query("SELECT volume, copy FROM copies WHERE job_id = ?", job_id)
+
+
+def test_a_second_station_on_one_data_folder_refuses_and_names_the_first(
+        station: StationDir) -> None:
+    station.add_job("L1")
+    first = _paused(station, "write", 15)
+    station.add_job("L2")
+    for args in (("run", "--once"), ("run",)):
+        proc = station.cli(*args, timeout=30)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Another burner station is already running on the data folder" in proc.stderr
+        assert f"PID {first.pid}, station 'teststation'" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert station.where("L2") == ["approved"], "the refused process touched nothing"
+    assert first.wait(timeout=120) == 0
+    assert _copies(station, "L1") == [(1, 1)]
+    assert station.where("L1") == ["done"]
+    assert station.cli("run", "--once").returncode == 0, "the lock went with the first"
+    assert station.where("L2") == ["done"]
+
+
+def test_a_killed_station_leaves_no_lock_behind(station: StationDir) -> None:
+    proc = subprocess.Popen(station.command("run"), env=station.env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while station.cli("run", "--once").returncode != 1:
+            assert time.monotonic() < deadline, "the service never took its data folder"
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    station.add_job("K1")
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("K1") == ["done"]
+
+
+def test_two_stations_with_one_drive_take_turns(tmp_path: Path) -> None:
+    a = new_station(tmp_path / "A")
+    b = new_station(tmp_path / "B")
+    shared = json.dumps(f"stdio:{a.drive}")
+    b.config.write_text(b.config.read_text()
+                        .replace('id = "teststation"', 'id = "otherstation"')
+                        .replace('device = "stdio:drives/drive0.img"', f"device = {shared}"))
+    a.add_job("A1")
+    b.add_job("B1")
+    holder = _paused(a, "write", 15)       # A has burned A1 and still holds the drive
+    proc = b.cli("run", "--once", timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert holder.wait(timeout=120) == 0
+    waits = b.query("SELECT detail FROM history WHERE job_id = 'B1' AND event = 'waiting'")
+    assert waits, "B1 waited for the drive"
+    assert "The drive drive0 is being written by another burner process" in waits[0][0]
+    assert "station 'teststation'" in waits[0][0]
+    attempts = b.query("SELECT attempts FROM jobs WHERE job_id = 'B1'")
+    assert attempts == [(0,)], "waiting for a busy drive is not a failed attempt"
+    for station, job in ((a, "A1"), (b, "B1")):
+        assert station.where(job) == ["done"]
+        assert _copies(station, job) == [(1, 1)]
+        result = json.loads((station.folder("done") / job / "result.json").read_text())
+        (copy,) = result["copies"]
+        assert Path(copy["medium"]).is_relative_to(station.media / job)
+        assert copy["sha256"] == result["volumes"][0]["sha256"]
