@@ -231,6 +231,11 @@ def _status(app: App) -> dict:
         rows = {r.job_id: r for r in db.jobs()}
         jobs = [_job_info(spool, db, where, name, rows.get(name))
                 for where, names in queue.items() for name in names]
+        # Jobs the station was working on whose folder is in no spool folder any more.
+        listed = {name for names in queue.values() for name in names}
+        jobs += [_job_info(spool, db, "missing", row.job_id, row) for row in rows.values()
+                 if row.job_id not in listed and row.state in
+                 (JobState.ACTIVE, JobState.WAITING, JobState.HELD)]
     drives = [{"name": d.name, "device": d.device, "media": d.media} for d in app.config.drives]
     return {"station": app.config.station_id, "config": app.config.source,
             "spool": str(app.config.spool_dir),
@@ -342,8 +347,22 @@ def retry(app: App, job_id: str) -> None:
     if where == "active":
         with app.db() as db:
             row = db.get(job_id)
-            if row and row.state == JobState.WAITING:
-                db.set_state(job_id, JobState.WAITING, row.reason, not_before=0)
+            if row is not None and row.state == JobState.HELD:
+                # Held while its folder stayed in (or came back to) active/.
+                if _resumable(app, job_id):
+                    write_atomic(path / OWNER, app.config.station_id.encode("utf-8"))
+                    db.resume(job_id)
+                    click.echo(f"{job_id}: will go on where it stopped (burner run picks it "
+                               "up)")
+                    return
+                db.requeue(job_id)
+                spool.move(job_id, "active", "approved")
+                click.echo(f"{job_id}: queued again")
+                return
+            if row is None or row.state != JobState.WAITING:
+                raise JobRejected(f"job {job_id} is being worked on now; there is nothing to "
+                                  "retry")
+            db.set_state(job_id, JobState.WAITING, row.reason, not_before=0)
         click.echo(f"{job_id}: will be retried now")
         return
     raise JobRejected(f"job {job_id} is in {where}/ and cannot be retried")

@@ -27,6 +27,10 @@ class JobHeld(BurnerError):
         self.details = list(details or [])
 
 
+class JobFolderGone(JobHeld):
+    """The job's folder left the spool while the job ran: stop, and never make it again."""
+
+
 class DeviceError(BurnerError):
     """A drive, stick or printer failed; the job may be retried on the next attempt."""
 

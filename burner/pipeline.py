@@ -19,7 +19,14 @@ from types import ModuleType
 from typing import Any
 
 from burner.config import Config
-from burner.errors import DeviceBusy, DeviceError, JobCancelled, JobHeld, JobRejected
+from burner.errors import (
+    DeviceBusy,
+    DeviceError,
+    JobCancelled,
+    JobFolderGone,
+    JobHeld,
+    JobRejected,
+)
 from burner.spool import Spool, write_atomic
 from burner.stages import (
     done,
@@ -80,6 +87,16 @@ class JobContext:
         if row is not None and row.cancel_requested:
             raise JobCancelled("the job was cancelled by an operator")
 
+    def require_job_folder(self) -> None:
+        """JobFolderGone when the job's folder is no longer where the job runs from: no stage
+        may go on (or make the folder again) for a job someone took out of the spool."""
+        if not self.job_dir.is_dir():
+            raise JobFolderGone(
+                f"The job folder was taken out of {self.job_dir.parent.name}/ while the job "
+                "was running, so burner stopped it there; nothing more was written or printed. "
+                f"Put the folder back in {self.job_dir.parent.name}/ and run: burner retry "
+                f"{one_line(self.job_id)}")
+
     def checkpoint(self, where: str) -> None:
         """Test hook: pause inside a stage so a test can kill the station there."""
         wanted = os.environ.get("BURNER_PAUSE_AT")
@@ -105,9 +122,12 @@ def run_stage(ctx: JobContext, module: ModuleType) -> None:
     if out.exists() and not getattr(module, "RESUMABLE", False):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    ctx.require_job_folder()
     ctx.db.stage_started(ctx.job_id, module.NAME)
     log.info("job %s: %s", ctx.job_id, module.NAME)
     module.run(ctx)
+    if not getattr(module, "MOVES_JOB", False):
+        ctx.require_job_folder()      # a stage whose folder left meanwhile is not done
     ctx.db.stage_done(ctx.job_id, module.NAME)
 
 
@@ -151,6 +171,11 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
         ctx.db.set_state(job_id, JobState.REJECTED, message)
         log.warning("job %s rejected at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.REJECTED
+    if isinstance(exc, JobFolderGone):      # no folder to move or to write reason.txt into
+        message = lines(exc)
+        ctx.db.set_state(job_id, JobState.HELD, message)
+        log.warning("job %s held at %s: its folder left the spool", shown_id, stage_name)
+        return JobState.HELD
     if isinstance(exc, JobHeld):
         message = lines(exc)
         text = [f"Job {shown_id} is on hold and was NOT written to any disc.", "", message]

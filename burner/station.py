@@ -65,7 +65,10 @@ class Station:
                 self.db.set_state(row.job_id, _FINAL[found[0]], row.reason)
         for job_dir in self.spool.listing("active"):
             row = self.db.get(job_dir.name)
-            if row is not None and row.state in (JobState.ACTIVE, JobState.WAITING):
+            if row is not None and row.state != JobState.QUEUED:
+                # Running, or held/done with its folder left in active/: the database knows
+                # the job and its copies; adopting it afresh would burn copy 1 again. (A
+                # queued job was claimed again just before a crash: it starts afresh.)
                 continue
             if self.spool.adoptable(job_dir, self.config.station_id):
                 log.info("adopting job %s found in active/", job_dir.name)

@@ -32,8 +32,9 @@ class Printout:
 
 def render_all(sheet: Sheet, folder: Path) -> list[Printout]:
     """The cover sheet and, per volume, a disc label and jewel-case insert (optical media)
-    or a stick sticker (USB), as PDFs in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    or a stick sticker (USB), as PDFs in `folder` (made here; its parent, the job's folder,
+    never is)."""
+    folder.mkdir(exist_ok=True)
     out = [Printout("cover", render_cover(sheet, folder / "cover.pdf"))]
     for n in range(1, sheet.volume_count + 1):
         label = folder / f"label{n}.pdf"

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from burner.pipeline import JobContext
 
 NAME = "done"
+MOVES_JOB = True   # it moves the job folder from active/ to done/ itself
 LANE = "device"
 
 

@@ -29,12 +29,14 @@ def run(ctx: JobContext) -> None:
         sheet = sheet_for(ctx)
         printouts = render_all(sheet, folder)
     except Exception as exc:  # noqa: BLE001 - a printout problem never fails a verified disc
+        ctx.require_job_folder()     # ...but a job whose folder left the spool stops here
         log.exception("job %s: the printouts could not be made", ctx.job_id)
         ctx.db.record_print(ctx.job_id, "printouts", PRINTS, PrintState.FAILED,
                             f"The cover sheet and labels could not be made "
                             f"({exc.__class__.__name__}); a technician should look at the log.")
         return
     ctx.checkpoint("print")
+    ctx.require_job_folder()
     if not configured(ctx.config):
         return
     for printout in printouts:
