@@ -108,7 +108,8 @@ def bench_end_to_end(work: Path, slices: int, repeat: int) -> dict:
         home = work / f"e2e{n}"
         config_file = home / "burner.toml"
         home.mkdir(parents=True)
-        config_file.write_text(f'[station]\ndata_dir = "{home}"\n[job]\nkeep_work = false\n')
+        config_file.write_text(f'[station]\ndata_dir = "{home}"\n[job]\nkeep_work = false\n'
+                               '[spool]\nquiet_seconds = 0\n')
         config = load_config(config_file)
         station = Station(config)
         job = station.spool.folder("incoming") / "BENCH"

@@ -54,6 +54,8 @@ class Config:
     retention_days: float = 7.0              # [retention]: 0 keeps everything
     log_file: Path | None = None             # [logging]: None = console only
     log_level: str = "info"
+    quiet_seconds: float = 10.0              # [spool]: a job folder this long unchanged is whole
+    incomplete_seconds: float = 120.0        # [spool]: ...and this long still short: rejected
     source: str = "embedded default"
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -178,6 +180,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         data_dir=data_dir,
         spool_dir=_resolve(data_dir, str(spool.get("path", "spool"))),
         rescan_seconds=float(spool.get("rescan_seconds", 5.0)),
+        quiet_seconds=float(spool.get("quiet_seconds", 10.0)),
+        incomplete_seconds=float(spool.get("incomplete_seconds", 120.0)),
         institution={k: str(v) for k, v in data.get("institution", {}).items()},
         max_attempts=int(job.get("max_attempts", 3)),
         retry_delay_seconds=float(job.get("retry_delay_seconds", 2.0)),

@@ -14,9 +14,6 @@ FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejecte
 REASON = "reason.txt"
 OWNER = OWNER_FILE          # written into a claimed job folder: which station works on it
 ORPHAN_SECONDS = 60.0       # an active/ folder with no owner this long was left by a crash
-# A folder in approved/ without job.json may still be being copied; after this long it is
-# an error that a person must see.
-INCOMPLETE_GRACE_SECONDS = 120.0
 
 
 def fsync_dir(path: Path) -> None:
@@ -70,16 +67,6 @@ class Spool:
         found = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
         return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
-    def ready(self, job_dir: Path) -> bool:
-        """A job folder is ready once job.json is in it (or it is old enough to be an error)."""
-        if (job_dir / "job.json").is_file():
-            return True
-        try:
-            age = time.time() - job_dir.stat().st_mtime
-        except FileNotFoundError:
-            return False
-        return age > INCOMPLETE_GRACE_SECONDS
-
     def claim(self, job_dir: Path, station: str) -> Path | None:
         """Take a job from approved/ by renaming it into active/; None if another took it.
 
@@ -102,16 +89,19 @@ class Spool:
         return [name for name in FOLDERS if name not in ("approved", "incoming")
                 and (self.root / name / job_id).is_dir()]
 
-    def reject_unclaimed(self, job_dir: Path, reason: str) -> Path | None:
-        """Move a job folder out of approved/ into rejected/ without claiming it, under a name
-        of its own (`<id>-duplicate-<time>`) so that nothing of an earlier job of the same
-        name is touched; None when another station took it first."""
+    def reject_unclaimed(self, job_dir: Path, reason: str, tag: str = "") -> Path | None:
+        """Move a job folder out of approved/ into rejected/ without claiming it; None when
+        another station took it first. With a `tag` (a duplicate id) it is renamed
+        `<id>-<tag>-<time>` so that nothing of an earlier job of that name is touched; without,
+        it keeps its name unless rejected/ already has one."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = self.root / "rejected" / f"{job_dir.name}-duplicate-{stamp}"
+        target = self.root / "rejected" / job_dir.name
+        if tag or target.exists():
+            target = target.with_name(f"{job_dir.name}-{tag or 'rejected'}-{stamp}")
         n = 1
         while target.exists():
             n += 1
-            target = target.with_name(f"{job_dir.name}-duplicate-{stamp}-{n}")
+            target = target.with_name(f"{job_dir.name}-{tag or 'rejected'}-{stamp}-{n}")
         try:
             os.rename(job_dir, target)
         except OSError:

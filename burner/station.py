@@ -13,6 +13,7 @@ from burner import retention
 from burner.config import Config
 from burner.media.writers import IMAGES
 from burner.pipeline import JobContext, next_stage, run_job
+from burner.readiness import readiness
 from burner.spool import OWNER, Spool, write_atomic
 from burner.state import JobState, StateDB
 from burner.untrusted import one_line
@@ -80,11 +81,18 @@ class Station:
         db = db or self.db
         claimed = []
         for job_dir in self.spool.listing("approved"):
-            if not self.spool.ready(job_dir):
+            ready = readiness(job_dir, self.config.quiet_seconds,
+                              self.config.incomplete_seconds)
+            if ready.verdict == "reject":
+                if self.spool.reject_unclaimed(job_dir, ready.reason) is not None:
+                    log.warning("job %s: incomplete, moved to rejected/",
+                                one_line(job_dir.name))
+                continue
+            if ready.verdict != "claim":
                 continue
             why = self.duplicate(job_dir.name, db)
             if why:
-                moved = self.spool.reject_unclaimed(job_dir, why)
+                moved = self.spool.reject_unclaimed(job_dir, why, "duplicate")
                 if moved is not None:
                     log.warning("job %s: refused, its id is taken; moved to rejected/%s",
                                 one_line(job_dir.name), one_line(moved.name))
@@ -157,6 +165,13 @@ class Station:
                 self._busy.discard(job_id)
         return True
 
+    def settling(self) -> bool:
+        """A job in approved/ with its job.json is still being copied (or not yet quiet)."""
+        return any((job_dir / "job.json").is_file()
+                   and readiness(job_dir, self.config.quiet_seconds,
+                                 self.config.incomplete_seconds).verdict == "wait"
+                   for job_dir in self.spool.listing("approved"))
+
     def pending_work(self) -> bool:
         rows = self.db.jobs((JobState.ACTIVE, JobState.WAITING))
         return any(next_stage(r.stages_done) is not None for r in rows)
@@ -167,12 +182,15 @@ class Station:
         self.claim_all()
         while True:
             progressed = any(self.step(lane, self.db) for lane in self.lanes)
-            if progressed:
+            if progressed or self.claim_all():
                 continue
-            if not self.pending_work():
+            settling = self.settling()
+            if not self.pending_work() and not settling:
                 return
             waits = [r.not_before for r in self.db.jobs((JobState.WAITING,))]
-            time.sleep(max(0.05, min(waits, default=time.time()) - time.time()))
+            wake = min(waits, default=time.time() + 0.2)
+            time.sleep(min(0.2, max(0.05, wake - time.time())) if settling else
+                       max(0.05, wake - time.time()))
 
     def serve(self, stop: threading.Event) -> None:
         """`burner run`: watch approved/ (events plus a periodic rescan) until `stop` is set."""
@@ -217,12 +235,16 @@ class Station:
     def _lane_loop(self, lane: Lane, stop: threading.Event, look: threading.Event) -> None:
         """Take -> run -> back off. Only the prepare lane claims, when told to look."""
         db = StateDB(self.config.db_path)
+        settle_at = 0.0     # when to look again at a job in approved/ that is not yet quiet
         try:
             while not stop.is_set():
                 try:
-                    if lane.stages == "prepare" and look.is_set():
+                    now = time.time()
+                    if lane.stages == "prepare" and (look.is_set() or 0 < settle_at <= now):
                         look.clear()
                         self.claim_all(db)
+                        settle_at = (now + min(1.0, max(0.1, self.config.quiet_seconds / 2))
+                                     if self.settling() else 0.0)
                     busy = self.step(lane, db)
                 except Exception:  # noqa: BLE001 - the service keeps serving
                     log.exception("lane %s: unexpected error; going on", lane.name)

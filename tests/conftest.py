@@ -122,6 +122,8 @@ class StationDir:
     xorriso: str
     max_attempts: int = 3
     rescan_seconds: float = 1.0
+    # Test jobs arrive by rename, complete; a short quiet time keeps `run --once` quick.
+    quiet_seconds: float = 0.2
     drive_media: str = "dvd"
 
     @property
@@ -153,6 +155,7 @@ class StationDir:
         self.config.write_text("\n".join([
             "[station]", 'id = "teststation"', f"data_dir = {q(str(self.data_dir))}",
             "[spool]", f"rescan_seconds = {self.rescan_seconds}",
+            f"quiet_seconds = {self.quiet_seconds}",
             "[job]", f"max_attempts = {self.max_attempts}", "retry_delay_seconds = 0.1",
             "[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
             f"media = {q(self.drive_media)}", "auto_load_blank = true",

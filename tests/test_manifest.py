@@ -395,7 +395,7 @@ def test_schema_is_valid_draft_2020_12():
 
 def test_schema_forbids_unknown_keys_in_every_object():
     objects = [s for s in _walk_schemas(schema()) if s.get("type") == "object"]
-    assert len(objects) == 8
+    assert len(objects) == 9
     assert all(s.get("additionalProperties") is False for s in objects)
 
 
@@ -819,3 +819,11 @@ def test_a_blank_patient_id_or_name_is_rejected(patient: dict, words: str) -> No
             "approval": {"by": "x", "at": "2026-01-01T00:00:00Z"}}
     with pytest.raises(JobRejected, match=re.escape(words)):
         validate_manifest(data, "J1")
+
+
+def test_expect_counts_are_accepted_and_checked():
+    validate_manifest(changed(example(), "expect", {"files": 3, "bytes": 1000}), "J1")
+    for bad in ({"files": -1, "bytes": 0}, {"files": 3}, {"files": 3, "bytes": 1, "x": 1},
+                {"files": "3", "bytes": 1}):
+        with pytest.raises(JobRejected):
+            validate_manifest(changed(example(), "expect", bad), "J1")

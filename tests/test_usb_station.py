@@ -38,7 +38,7 @@ class UsbStation:
         q = json.dumps
         self.config.write_text("\n".join([
             "[station]", 'id = "usbstation"', f"data_dir = {q(str(self.data))}",
-            "[spool]", "rescan_seconds = 0.5",
+            "[spool]", "rescan_seconds = 0.5", "quiet_seconds = 0.2",
             "[job]", f"max_attempts = {max_attempts}", f"retry_delay_seconds = {retry_delay}",
             "keep_work = true",
             "[[drives]]", 'name = "usb0"', f"device = {q(str(self.stick))}", 'media = "usb"',

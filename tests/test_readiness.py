@@ -1,0 +1,152 @@
+"""Readiness (issue 9): a job folder in approved/ is claimed only when its whole tree has been
+quiet (every entry's mtime and ctime) and its job.json's `expect` counts match; a copy writing
+job.json first is never claimed before its last file lands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from conftest import StationDir, make_job_folder, new_station
+
+from burner.readiness import readiness, survey
+
+
+def _job(folder: Path, **expect: int) -> dict:
+    manifest = make_job_folder(folder, slices=3)
+    if expect:
+        manifest["expect"] = expect
+        (folder / "job.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return manifest
+
+
+def test_survey_counts_every_file_but_job_json_and_burners_own(tmp_path: Path) -> None:
+    job = tmp_path / "J"
+    _job(job)
+    (job / "reason-1700000000.txt").write_text("an earlier hold")
+    (job / ".burner-station").write_text("me")
+    (job / "dicom" / "nested").mkdir()
+    (job / "dicom" / "nested" / "x.dcm").write_bytes(b"1234")
+    tree = survey(job)
+    dicom = [p for p in (job / "dicom").rglob("*") if p.is_file()]
+    assert tree.files == len(dicom) == 4
+    assert tree.bytes == sum(p.stat().st_size for p in dicom)
+
+
+def test_quiet_is_measured_over_every_entry_not_the_top_folder(tmp_path: Path) -> None:
+    job = tmp_path / "J"
+    _job(job)
+    deep = job / "dicom" / "late.dcm"
+    deep.write_bytes(b"x")
+    old = time.time() - 3600
+    for path in (job, job / "job.json", deep):
+        os.utime(path, (old, old))          # a copy that keeps the source's times
+    now = time.time()
+    assert readiness(job, 5.0, now=now).verdict == "wait", "ctime still says just now"
+    assert readiness(job, 5.0, now=now + 6).verdict == "claim"
+
+
+def test_expect_mismatch_waits_then_rejects_with_the_counts(tmp_path: Path) -> None:
+    job = tmp_path / "J"
+    _job(job, files=5, bytes=1)
+    now = time.time()
+    assert readiness(job, 1.0, 120.0, now=now + 2).verdict == "wait"
+    verdict = readiness(job, 1.0, 120.0, now=now + 121)
+    assert verdict.verdict == "reject"
+    tree = survey(job)
+    assert (f"expects 5 files of 1 bytes in all, but the folder holds {tree.files} files of "
+            f"{tree.bytes} bytes") in verdict.reason
+    right = dict(files=tree.files, bytes=tree.bytes)
+    _job(tmp_path / "K", **right)
+    assert readiness(tmp_path / "K", 1.0, now=time.time() + 2).verdict == "claim"
+
+
+def _copy_job_json_first(source: Path, target: Path, pause: float, done: threading.Event,
+                         last_write: list[float]) -> None:
+    """As a copy tool may do: the folder and job.json first, then every file, slowly, each
+    into a subfolder of its own (the top folder's mtime does not change)."""
+    target.mkdir()
+    shutil.copy2(source / "job.json", target / "job.json")
+    for n, path in enumerate(sorted((source / "dicom").rglob("*.dcm"))):
+        time.sleep(pause)
+        dest = target / "dicom" / f"series{n}" / path.name
+        dest.parent.mkdir(parents=True)
+        shutil.copy2(path, dest)
+        last_write[0] = time.time()
+    done.set()
+
+
+def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path) -> None:
+    station = new_station(tmp_path / "station", rescan_seconds=0.3, quiet_seconds=1.5)
+    source = tmp_path / "export" / "C1"      # job.json's job_id is the folder's name
+    _job(source)
+    count = len(list((source / "dicom").rglob("*.dcm")))
+    log = tmp_path / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        done, last_write = threading.Event(), [0.0]
+        (station.folder("approved")).mkdir(parents=True, exist_ok=True)
+        copier = threading.Thread(target=_copy_job_json_first, args=(
+            source, station.folder("approved") / "C1", 1.0, done, last_write))
+        copier.start()
+        while not done.is_set():
+            assert station.where("C1") == ["approved"], "claimed while still being copied"
+            time.sleep(0.05)
+        copier.join()
+        deadline = time.monotonic() + 60
+        while station.where("C1") != ["done"]:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    ((claimed,),) = station.query(
+        "SELECT at FROM history WHERE job_id = 'C1' AND event = 'claimed'")
+    assert claimed >= last_write[0] + 1.5 - 0.05
+    result = json.loads((station.folder("done") / "C1" / "result.json").read_text())
+    assert result["instances"] == count, "every image of the copy is on the disc"
+
+
+def test_a_copy_short_of_its_expect_counts_is_rejected_naming_them(tmp_path: Path) -> None:
+    station = new_station(tmp_path / "station", quiet_seconds=0.2)
+    text = station.config.read_text().replace("[spool]\n", "[spool]\nincomplete_seconds = 1.5\n")
+    station.config.write_text(text)
+    job = station.folder("incoming") / "E1"
+    _job(job)
+    files = sorted((job / "dicom").rglob("*.dcm"))
+    size = sum(p.stat().st_size for p in files)
+    manifest = json.loads((job / "job.json").read_text())
+    manifest["expect"] = {"files": len(files), "bytes": size}
+    (job / "job.json").write_text(json.dumps(manifest))
+    files[-1].unlink()                                  # the copy lost its last file
+    station.folder("approved").mkdir(exist_ok=True)
+    os.rename(job, station.folder("approved") / "E1")
+    start = time.monotonic()
+    assert station.cli("run", "--once").returncode == 0
+    assert time.monotonic() - start >= 1.5, "it waited for the copy first"
+    assert station.where("E1") == ["rejected"]
+    reason = (station.folder("rejected") / "E1" / "reason.txt").read_text()
+    assert f"expects {len(files)} files of {size} bytes" in reason
+    assert f"holds {len(files) - 1} files" in reason
+    assert not station.query("SELECT * FROM jobs WHERE job_id = 'E1'"), "never claimed"
+
+
+def test_a_complete_copy_with_matching_counts_runs(station: StationDir) -> None:
+    job = station.folder("incoming") / "E2"
+    _job(job)
+    files = sorted((job / "dicom").rglob("*.dcm"))
+    manifest = json.loads((job / "job.json").read_text())
+    manifest["expect"] = {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    (job / "job.json").write_text(json.dumps(manifest))
+    station.folder("approved").mkdir(exist_ok=True)
+    os.rename(job, station.folder("approved") / "E2")
+    assert station.cli("run", "--once").returncode == 0
+    assert station.where("E2") == ["done"]
