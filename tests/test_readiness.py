@@ -61,9 +61,13 @@ def test_expect_mismatch_waits_then_rejects_with_the_counts(tmp_path: Path) -> N
     tree = survey(job)
     assert (f"expects 5 files of 1 bytes in all, but the folder holds {tree.files} files of "
             f"{tree.bytes} bytes") in verdict.reason
-    right = dict(files=tree.files, bytes=tree.bytes)
-    _job(tmp_path / "K", **right)
-    assert readiness(tmp_path / "K", 1.0, now=time.time() + 2).verdict == "claim"
+    other = tmp_path / "K"
+    _job(other)
+    whole = survey(other)
+    manifest = json.loads((other / "job.json").read_text())
+    manifest["expect"] = {"files": whole.files, "bytes": whole.bytes}
+    (other / "job.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert readiness(other, 1.0, now=time.time() + 2).verdict == "claim"
 
 
 def _copy_job_json_first(source: Path, target: Path, pause: float, done: threading.Event,
