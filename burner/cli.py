@@ -58,7 +58,7 @@ class App:
     @property
     def spool(self) -> Spool:
         spool = Spool(self.config.spool_dir)
-        spool.ensure()
+        spool.ensure(create=self.config.spool_is_local)
         return spool
 
     def db(self) -> StateDB:
@@ -408,9 +408,18 @@ def cancel(app: App, job_id: str, by: str) -> None:
         spool.move(job_id, where, "rejected", f"Job {job_id} was cancelled by {one_line(by)}.")
         click.echo(f"{job_id}: cancelled")
     elif where == "active":
+        from burner.pipeline import next_stage
+
         with app.db() as db:
+            row = db.get(job_id)
+            following = next_stage(row.stages_done) if row is not None else None
+            if following is not None and following.NAME == "done":
+                raise JobRejected(f"job {job_id} is finishing now: its discs are made and "
+                                  "verified and its printouts done, so it can no longer be "
+                                  "cancelled")
             db.request_cancel(job_id)
-        click.echo(f"{job_id}: will stop before its next step (a disc being burned is finished)")
+        click.echo(f"{job_id}: will stop before its next step (a disc being burned is finished, "
+                   "and a printout being printed)")
     else:
         raise JobRejected(f"job {job_id} is already {where}; nothing to cancel")
 
@@ -420,8 +429,10 @@ def cancel(app: App, job_id: str, by: str) -> None:
 @click.option("--label", "labels", is_flag=True, help="Only the disc labels (or stick "
               "stickers) and jewel-case inserts.")
 @click.option("--cover", "cover", is_flag=True, help="Only the cover sheet.")
+@click.option("--copies", type=click.IntRange(1, 20), default=None,
+              help="Labels and inserts of each disc (default: as many as the job has copies).")
 @pass_app
-def reprint(app: App, job_id: str, labels: bool, cover: bool) -> None:
+def reprint(app: App, job_id: str, labels: bool, cover: bool, copies: int | None) -> None:
     """Print a finished job's cover sheet and labels again (after a printer fault, or a spare)."""
     from burner.printout import deliver
     from burner.printout.cups import PrinterError
@@ -434,7 +445,7 @@ def reprint(app: App, job_id: str, labels: bool, cover: bool) -> None:
     kinds = tuple(k for k, on in (("cover", cover), ("label", labels), ("insert", labels))
                   if on) or deliver.KINDS
     with app.db() as db:
-        sent = deliver.reprint(app.config, db, job_id, job_dir, kinds)
+        sent = deliver.reprint(app.config, db, job_id, job_dir, kinds, copies)
         result = job_dir / "result.json"
         if where == "done" and result.is_file():
             outcome = json.loads(result.read_text())
@@ -505,6 +516,22 @@ def doctor(app: App) -> None:
 
 
 @cli.command()
+@pass_app
+def init(app: App) -> None:
+    """Make this station's data folder, spool folders and drive folders."""
+    config = app.config
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    Spool(config.spool_dir).ensure(create=True)
+    for d in config.drives:
+        if d.is_stdio:
+            Path(d.device.removeprefix("stdio:")).parent.mkdir(parents=True, exist_ok=True)
+    with app.db():
+        pass
+    click.echo(f"station {config.station_id}: data folder {config.data_dir}, spool "
+               f"{config.spool_dir} ready")
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of job.json."""
     from burner.manifest import schema_text
@@ -536,3 +563,23 @@ def main() -> None:
     except BurnerError as exc:
         click.echo(f"burner: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        click.echo(f"burner: {_os_error_words(exc)}", err=True)
+        sys.exit(1)
+
+
+def _os_error_words(exc: OSError) -> str:
+    """A file-system failure as one line a person can act on."""
+    import errno
+
+    where = exc.filename or "a file"
+    if exc.errno == errno.ENOSPC:
+        return (f"the disk holding {where} is full. Free some space (burner cleanup deletes "
+                "the work files of finished jobs), then try again.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"burner may not use {where} (permission denied); check who owns it."
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system; burner needs to write there."
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{where}: a file stands where burner needs a folder; move it away."
+    return f"{where}: {exc.strerror or exc}"

@@ -64,6 +64,12 @@ class Config:
         return self.data_dir / "burner.sqlite"
 
     @property
+    def spool_is_local(self) -> bool:
+        """The spool lies in the data folder: burner may make it. One elsewhere (a share)
+        must already be a spool, or be made by `burner init`."""
+        return self.spool_dir.is_relative_to(self.data_dir)
+
+    @property
     def work_dir(self) -> Path:
         return self.data_dir / "work"
 

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from burner.errors import JobRejected
+from burner.errors import BurnerError, JobRejected
 from burner.manifest import OWNER_FILE, job_id_problem
 
 FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
@@ -41,7 +41,21 @@ class Spool:
     def __init__(self, root: Path):
         self.root = root
 
-    def ensure(self) -> None:
+    def ensure(self, create: bool = True) -> None:
+        """Make the spool's folders that are missing. With `create` False the spool must
+        already be one (a missing or empty folder may be a network share that is not
+        mounted: making a local spool there would hide every job from the station)."""
+        for path in (self.root, *(self.root / name for name in FOLDERS)):
+            blocker = next((p for p in (path, *path.parents)
+                            if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                raise BurnerError(f"{blocker} is a file, but the spool needs a folder there "
+                                  f"({path}). Move the file away, then try again.")
+        if not create and not any((self.root / name).is_dir() for name in FOLDERS):
+            raise BurnerError(
+                f"The spool {self.root} is not there or holds no spool folders (approved/, "
+                "active/, ...). If it is on a network share, check that the share is mounted; "
+                "for a new station run: burner init")
         for name in FOLDERS:
             (self.root / name).mkdir(parents=True, exist_ok=True)
 

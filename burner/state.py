@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from burner.errors import BurnerError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -98,10 +100,19 @@ class StateDB:
         self.path = path
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise BurnerError(
+                f"The station's database {path} is damaged or is not a burner database "
+                f"({exc}). Nothing was changed. A technician should move it aside (keep it "
+                "for a look) before the station runs again.") from None
 
     def close(self) -> None:
         self._conn.close()

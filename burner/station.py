@@ -47,7 +47,7 @@ class Station:
     def __init__(self, config: Config):
         self.config = config
         self.spool = Spool(config.spool_dir)
-        self.spool.ensure()
+        self.spool.ensure(create=config.spool_is_local)
         config.work_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(config.db_path)
         self.lanes = lanes(config)

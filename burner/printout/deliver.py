@@ -99,9 +99,18 @@ def summary(rows: list) -> dict:
                         "detail": r["detail"]} for r in rows]}
 
 
+def disc_copies(db: StateDB, job_id: str) -> int:
+    """How many copies of each volume the job has: the station prints a label and an insert
+    for each, and a reprint does the same."""
+    return max((int(r["copy"]) for r in db.copies(job_id)), default=1)
+
+
 def reprint(config: Config, db: StateDB, job_id: str, job_dir: Path,
-            kinds: tuple[str, ...] = KINDS) -> list[tuple[str, PrintState, str]]:
-    """Send the job's PDFs of `kinds` again; records and returns (item, state, detail)."""
+            kinds: tuple[str, ...] = KINDS,
+            copies: int | None = None) -> list[tuple[str, PrintState, str]]:
+    """Send the job's PDFs of `kinds` again, labels and inserts `copies` times each (by default
+    as many as the job has discs of each volume, as the station printed them); records and
+    returns (item, state, detail)."""
     if not configured(config):
         raise JobRejected("printing is not configured on this station ([printing] mode)")
     files = sorted((job_dir / PRINTS).glob("*.pdf"))
@@ -109,9 +118,11 @@ def reprint(config: Config, db: StateDB, job_id: str, job_dir: Path,
     if not chosen:
         raise JobRejected(f"job {job_id} has no {' or '.join(kinds)} PDF to print in "
                           f"{job_dir / PRINTS}")
+    each = copies or disc_copies(db, job_id)
     out = []
     for printout in chosen:
-        state, detail = deliver(config, job_id, printout)
+        state, detail = deliver(config, job_id, printout,
+                                1 if printout.kind == "cover" else each)
         db.record_print(job_id, printout.item, f"{PRINTS}/{printout.path.name}", state, detail)
         out.append((printout.item, state, detail))
     return out

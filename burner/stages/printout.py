@@ -1,6 +1,10 @@
 """print: the cover sheet and, per volume, the disc label and jewel-case insert (or the USB
 sticker) as PDFs in the job's prints/ folder, then to the printer. A printer fault never fails
-the job: each item is recorded printed / pending / failed, and `burner reprint` sends it later."""
+the job: each item is recorded printed / pending / failed, and `burner reprint` sends it later.
+
+Each item is recorded the moment the printer has accepted it, so a stage redone after a crash
+prints only what is missing (a cover sheet carries patient data: it is never printed twice);
+a cancel stops before the next item."""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ log = logging.getLogger("burner.print")
 def run(ctx: JobContext) -> None:
     folder = ctx.job_dir / PRINTS
     if folder.exists():
-        shutil.rmtree(folder)        # this stage owns the folder: a rerun starts afresh
-    ctx.db.clear_prints(ctx.job_id)
+        shutil.rmtree(folder)        # this stage owns the folder: the PDFs are made afresh
+    printed = {r["item"] for r in ctx.db.prints(ctx.job_id) if r["state"] == PrintState.PRINTED}
     try:
         sheet = sheet_for(ctx)
         printouts = render_all(sheet, folder)
@@ -40,6 +44,9 @@ def run(ctx: JobContext) -> None:
     if not configured(ctx.config):
         return
     for printout in printouts:
+        if printout.item in printed:
+            continue                 # accepted by the printer before a crash: not again
+        ctx.check_cancel()
         copies = 1 if printout.kind == "cover" else sheet.copies
         try:
             state, detail = deliver(ctx.config, ctx.job_id, printout, copies)
@@ -50,5 +57,6 @@ def run(ctx: JobContext) -> None:
                 f"A technician should look at the log, then run: burner reprint {ctx.job_id}")
         ctx.db.record_print(ctx.job_id, printout.item, f"{PRINTS}/{printout.path.name}",
                             state, detail)
+        ctx.checkpoint("print-item")
         if state != PrintState.PRINTED:
             log.warning("job %s: %s not printed: %s", ctx.job_id, printout.item, detail)
