@@ -20,7 +20,7 @@ from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
 from burner.retention import disk_use
-from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic
+from burner.spool import REASON, Spool, check_job_id, write_atomic, write_owner
 from burner.state import JobRow, JobState, StateDB
 from burner.untrusted import one_line
 
@@ -326,9 +326,8 @@ def retry(app: App, job_id: str) -> None:
             # A drive fault after the disc image was made: go on from there, so copies
             # already burned and verified are not burned again.
             spool.move(job_id, "held", "active")
-            write_atomic(spool.path("active", job_id) / OWNER,
-                         app.config.station_id.encode("utf-8"))
             with app.db() as db:
+                write_owner(spool.path("active", job_id), app.config.station_id, db.generation)
                 db.resume(job_id)
             click.echo(f"{job_id}: will go on where it stopped (burner run picks it up)")
             return
@@ -350,7 +349,7 @@ def retry(app: App, job_id: str) -> None:
             if row is not None and row.state == JobState.HELD:
                 # Held while its folder stayed in (or came back to) active/.
                 if _resumable(app, job_id):
-                    write_atomic(path / OWNER, app.config.station_id.encode("utf-8"))
+                    write_owner(path, app.config.station_id, db.generation)
                     db.resume(job_id)
                     click.echo(f"{job_id}: will go on where it stopped (burner run picks it "
                                "up)")
@@ -513,6 +512,33 @@ def doctor(app: App) -> None:
         click.echo(("ok    " if good else "FAIL  ") + text)
     if not ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--accept-lost-state", is_flag=True, required=True,
+              help="The database was lost or replaced: rebuild the record of this station's "
+                   "jobs in active/ from their folders, work files and media/.")
+@pass_app
+def recover(app: App, accept_lost_state: bool) -> None:
+    """Accept a lost database: rebuild what can be known; copies found are read back and kept."""
+    from burner.locks import StationLock
+    from burner.rebuild import rebuild_job
+    from burner.station import Station
+
+    lock = StationLock(app.config.data_dir, app.config.station_id).acquire()
+    try:
+        station = Station(app.config)
+        lost = station.lost_jobs()
+        if not lost:
+            click.echo("nothing to recover: the database knows every job in active/")
+            return
+        for job_id in lost:
+            done = rebuild_job(app.config, station.spool, station.db, job_id)
+            click.echo(f"{job_id}: {len(done.copies)} cop(ies) read back and kept, "
+                       f"{len(done.unconfirmed)} file(s) set aside, goes on from "
+                       f"{'after ' + done.stages[-1] if done.stages else 'the start'}")
+    finally:
+        lock.release()
 
 
 @cli.command()

@@ -81,7 +81,7 @@ class Spool:
         found = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
         return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
-    def claim(self, job_dir: Path, station: str) -> Path | None:
+    def claim(self, job_dir: Path, station: str, generation: str = "") -> Path | None:
         """Take a job from approved/ by renaming it into active/; None if another took it.
 
         The rename alone decides; the owner file written next tells other stations sharing
@@ -94,7 +94,7 @@ class Spool:
             os.rename(job_dir, target)
         except OSError:
             return None
-        write_atomic(target / OWNER, station.encode("utf-8"))
+        write_owner(target, station, generation)
         return target
 
     def elsewhere(self, job_id: str) -> list[str]:
@@ -124,12 +124,22 @@ class Spool:
         fsync_dir(target.parent)
         return target
 
+    def _owner_lines(self, job_dir: Path) -> list[str]:
+        try:
+            with open(job_dir / OWNER, "rb") as fp:
+                return fp.read(4096).decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+
     def owner(self, job_dir: Path) -> str | None:
         """The station working on an active job, or None when no station has said so."""
-        try:
-            return (job_dir / OWNER).read_text(encoding="utf-8").strip() or None
-        except OSError:
-            return None
+        lines = self._owner_lines(job_dir)
+        return (lines[0].strip() or None) if lines else None
+
+    def owner_generation(self, job_dir: Path) -> str | None:
+        """The mark of the database the job was claimed under (its second line), if any."""
+        lines = self._owner_lines(job_dir)
+        return lines[1].strip() or None if len(lines) > 1 else None
 
     def adoptable(self, job_dir: Path, station: str) -> bool:
         """May `station` take over this active job after a restart?"""
@@ -154,6 +164,11 @@ class Spool:
         os.rename(source, target)
         fsync_dir(target.parent)
         return target
+
+
+def write_owner(job_dir: Path, station: str, generation: str = "") -> None:
+    """Say which station (and which of its databases) works on the job."""
+    write_atomic(job_dir / OWNER, f"{station}\n{generation}\n".encode())
 
 
 def check_job_id(job_id: str) -> str:

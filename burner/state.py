@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ CREATE TABLE IF NOT EXISTS copies (
     sha256 TEXT NOT NULL,
     at REAL NOT NULL,
     PRIMARY KEY (job_id, volume, copy)
+);
+CREATE TABLE IF NOT EXISTS station_info (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS prints (
     job_id TEXT NOT NULL,
@@ -105,6 +110,12 @@ class StateDB:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            # Which database this is: a job folder claimed under it carries the same mark, so
+            # a database lost or replaced (restored, emptied) is noticed, never trusted.
+            self._conn.execute("INSERT OR IGNORE INTO station_info VALUES ('generation', ?)",
+                               (uuid.uuid4().hex,))
+            self.generation = str(self._conn.execute(
+                "SELECT value FROM station_info WHERE key = 'generation'").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if "locked" in str(exc) or "busy" in str(exc):
@@ -165,6 +176,13 @@ class StateDB:
         else:
             rows = self._conn.execute("SELECT * FROM jobs ORDER BY created")
         return [_row(r) for r in rows]
+
+    def mark_stages_done(self, job_id: str, stages: list[str], detail: str) -> None:
+        """Record stages as finished without running them (a rebuilt record)."""
+        with self._tx() as c:
+            c.execute("UPDATE jobs SET stages_done=?, updated=? WHERE job_id=?",
+                      (json.dumps(stages), time.time(), job_id))
+            self._log(c, job_id, "recover", "stages", detail)
 
     def stage_started(self, job_id: str, stage: str) -> None:
         with self._tx() as c:

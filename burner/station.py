@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from burner import retention
 from burner.config import Config
+from burner.errors import BurnerError
 from burner.media.writers import IMAGES
 from burner.pipeline import JobContext, next_stage, run_job
 from burner.readiness import readiness
-from burner.spool import OWNER, Spool, write_atomic
+from burner.spool import Spool, write_owner
 from burner.state import JobState, StateDB
 from burner.untrusted import one_line
 
@@ -58,8 +59,26 @@ class Station:
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
         return JobContext.for_spool(self.config, self.spool, db or self.db, job_id)
 
+    def lost_jobs(self) -> list[str]:
+        """Jobs in active/ this station claimed under another database than this one, which
+        does not know them: the database was lost, emptied or replaced, and with it the record
+        of the discs already made for them."""
+        station = self.config.station_id
+        return [d.name for d in self.spool.listing("active")
+                if self.spool.owner(d) == station and self.db.get(d.name) is None
+                and self.spool.owner_generation(d) not in (None, self.db.generation)]
+
     def recover(self) -> None:
         """Make the database agree with the spool after a crash or a restart."""
+        lost = self.lost_jobs()
+        if lost:
+            raise BurnerError(
+                f"The station's database {self.config.db_path} does not know {len(lost)} "
+                f"job(s) this station was working on ({', '.join(map(one_line, lost[:5]))}): "
+                "it was lost, emptied or replaced, and with it the record of the discs already "
+                "made. Nothing was done. After checking, run: burner recover "
+                "--accept-lost-state (discs found in media/ are read back and kept, never "
+                "burned again).")
         for row in self.db.jobs((JobState.ACTIVE, JobState.WAITING)):
             found = self.spool.locate(row.job_id)
             if found and found[0] in _FINAL:
@@ -73,7 +92,7 @@ class Station:
                 continue
             if self.spool.adoptable(job_dir, self.config.station_id):
                 log.info("adopting job %s found in active/", job_dir.name)
-                write_atomic(job_dir / OWNER, self.config.station_id.encode("utf-8"))
+                write_owner(job_dir, self.config.station_id, self.db.generation)
                 self.db.add_job(job_dir.name, self.config.station_id)
 
     def claim_all(self, db: StateDB | None = None) -> list[str]:
@@ -97,7 +116,7 @@ class Station:
                     log.warning("job %s: refused, its id is taken; moved to rejected/%s",
                                 one_line(job_dir.name), one_line(moved.name))
                 continue
-            target = self.spool.claim(job_dir, self.config.station_id)
+            target = self.spool.claim(job_dir, self.config.station_id, db.generation)
             if target is not None:
                 db.add_job(target.name, self.config.station_id)
                 log.info("claimed job %s", target.name)
