@@ -15,12 +15,12 @@ from pathlib import Path
 
 import click
 
-from burner import __version__, logs, permissions
+from burner import __version__, heartbeat, logs, permissions
 from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
 from burner.retention import disk_use
-from burner.spool import REASON, Spool, check_job_id, write_atomic, write_owner
+from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic, write_owner
 from burner.state import JobRow, JobState, StateDB
 from burner.untrusted import one_line
 
@@ -207,20 +207,29 @@ def approve(app: App, job_id: str, by: str, note: str | None) -> None:
     click.echo(f"{job_id}: approved by {by}, queued")
 
 
-def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | None) -> dict:
+def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | None,
+              silent_after: float = 120.0) -> dict:
     """One job as `burner status` shows it: state and stage, and why it stopped if it did."""
     folder = spool.path(where, name)
     reason = (folder / REASON).read_text(errors="replace") if (folder / REASON).is_file() else ""
     result = folder / "result.json"
     outcome = json.loads(result.read_text()) if where == "done" and result.is_file() else {}
     left_off = outcome.get("problems", [])
-    return {"job_id": name, "folder": where, "left_off": left_off,
+    info = {"job_id": name, "folder": where, "left_off": left_off,
             "printing": outcome.get("printing", ""),
             "state": row.state if row else where,
             "stage": row.stage if row else "",
             "attempts": row.attempts if row else 0,
             "reason": (row.reason if row and row.reason else reason).strip(),
-            "copies": len(db.copies(name)) if row else 0}
+            # a job another station finished is not in this database: its result says
+            "copies": len(db.copies(name)) if row else len(outcome.get("copies", []))}
+    if where == "active":
+        owner = spool.owner(folder)
+        quiet = heartbeat.silence(spool.root, owner) if owner else None
+        info.update(owner=owner or "", owner_silent_seconds=quiet,
+                    owner_silent=owner is None or quiet is None
+                    or quiet > silent_after)
+    return info
 
 
 def _status(app: App) -> dict:
@@ -229,7 +238,7 @@ def _status(app: App) -> dict:
     queue = {name: [p.name for p in spool.listing(name)] for name in folders}
     with app.db() as db:
         rows = {r.job_id: r for r in db.jobs()}
-        jobs = [_job_info(spool, db, where, name, rows.get(name))
+        jobs = [_job_info(spool, db, where, name, rows.get(name), app.config.silent_seconds)
                 for where, names in queue.items() for name in names]
         # Jobs the station was working on whose folder is in no spool folder any more.
         listed = {name for names in queue.values() for name in names}
@@ -283,6 +292,16 @@ def status(app: App, as_json: bool) -> None:
                 line += f"; printing pending (burner reprint {job['job_id']})"
         else:
             line = f"  {job['job_id']:<24} {job['state']:<9} {job['stage']}"
+            if job["folder"] == "active":
+                quiet = job["owner_silent_seconds"]
+                line += f" (station {job['owner'] or 'unknown'}"
+                line += (f", last seen {int(quiet)} s ago" if quiet is not None else
+                         ", never seen") + ")"
+                if job["owner_silent"] and job["owner"] == info["station"]:
+                    line += " - this station is not running: start it with burner run"
+                elif job["owner_silent"]:
+                    line += (f" - that station seems stopped; to take the job over: "
+                             f"burner adopt {job['job_id']}")
         click.echo(line)
         if job["reason"] and job["folder"] != "done":
             click.echo("      " + job["reason"].splitlines()[0])
@@ -390,6 +409,38 @@ def cleanup(app: App, dry_run: bool) -> None:
                "[retention] days = 0: finished jobs are kept; nothing deleted")
     if len(cleaned) < len(found):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("job_id", type=JOB)
+@click.option("--force", is_flag=True, help="Even if its station was seen lately.")
+@pass_app
+def adopt(app: App, job_id: str, force: bool) -> None:
+    """Take over a job in active/ whose station has stopped: it is queued again from the start."""
+    spool = app.spool
+    folder = spool.path("active", job_id)
+    if not folder.is_dir():
+        raise JobRejected(f"there is no job {job_id} in active/")
+    owner = spool.owner(folder)
+    if owner == app.config.station_id:
+        raise JobRejected(f"job {job_id} is this station's own; use burner retry if it is held")
+    quiet = heartbeat.silence(spool.root, owner) if owner else None
+    if quiet is not None and quiet <= app.config.silent_seconds and not force:
+        raise JobRejected(f"station {owner} working on {job_id} was seen {int(quiet)} s ago; "
+                          "stop it first (or use --force if it is surely gone)")
+    note = (f"Taken over from station {owner or 'unknown'} "
+            f"({'never seen' if quiet is None else f'silent for {int(quiet)} s'}) by "
+            f"{app.config.station_id}: it starts again from the beginning. Discs that station "
+            "may have made for it cannot be confirmed here and are not counted.")
+    with app.db() as db:
+        db.note(job_id, "adopt", "adopted", note)
+        if db.get(job_id) is not None:
+            db.requeue(job_id)
+    write_atomic(folder / f"adopted-{int(datetime.datetime.now().timestamp())}.txt",
+                 (note + "\n").encode("utf-8"))
+    (folder / OWNER).unlink(missing_ok=True)
+    spool.move(job_id, "active", "approved")
+    click.echo(f"{job_id}: {note}")
 
 
 @cli.command()

@@ -56,6 +56,7 @@ class Config:
     log_level: str = "info"
     quiet_seconds: float = 10.0              # [spool]: a job folder this long unchanged is whole
     incomplete_seconds: float = 120.0        # [spool]: ...and this long still short: rejected
+    silent_seconds: float = 120.0            # [spool]: a station unheard this long is stopped
     source: str = "embedded default"
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -188,6 +189,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         rescan_seconds=float(spool.get("rescan_seconds", 5.0)),
         quiet_seconds=float(spool.get("quiet_seconds", 10.0)),
         incomplete_seconds=float(spool.get("incomplete_seconds", 120.0)),
+        silent_seconds=float(spool.get("silent_seconds", 120.0)),
         institution={k: str(v) for k, v in data.get("institution", {}).items()},
         max_attempts=int(job.get("max_attempts", 3)),
         retry_delay_seconds=float(job.get("retry_delay_seconds", 2.0)),

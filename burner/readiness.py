@@ -38,7 +38,8 @@ class Tree:
 
 def _own(rel_parts: tuple[str, ...]) -> bool:
     name = rel_parts[-1]
-    return (len(rel_parts) == 1 and (name in _OWN_NAMES or name.startswith("reason-"))) \
+    return (len(rel_parts) == 1 and (name in _OWN_NAMES
+                                     or name.startswith(("reason-", "adopted-")))) \
         or rel_parts[0] in _OWN_FOLDERS or name.startswith(".burner")
 
 

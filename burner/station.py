@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from burner import retention
+from burner import heartbeat, retention
 from burner.config import Config
 from burner.errors import BurnerError
 from burner.media.writers import IMAGES
@@ -21,6 +21,7 @@ from burner.untrusted import one_line
 
 log = logging.getLogger("burner.station")
 PREPARED_AHEAD = 2
+CLAIM_AHEAD = PREPARED_AHEAD + 2     # jobs of its own a station holds in active/ at most
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,12 @@ class Station:
         """Claim every ready job in approved/, oldest first."""
         db = db or self.db
         claimed = []
+        # Claim only what this station will start soon, so that stations sharing the spool
+        # all get work: one job preparing, PREPARED_AHEAD waiting for a writer.
+        room = CLAIM_AHEAD - len(db.jobs((JobState.ACTIVE, JobState.WAITING)))
         for job_dir in self.spool.listing("approved"):
+            if len(claimed) >= room:
+                break
             ready = readiness(job_dir, self.config.quiet_seconds,
                               self.config.incomplete_seconds)
             if ready.verdict == "reject":
@@ -199,7 +205,11 @@ class Station:
         """`burner run --once`: process everything queued now, then return."""
         self.recover()
         self.claim_all()
+        beaten = 0.0
         while True:
+            if time.time() - beaten > 5.0:
+                heartbeat.beat(self.spool.root, self.config.station_id)
+                beaten = time.time()
             progressed = any(self.step(lane, self.db) for lane in self.lanes)
             if progressed or self.claim_all():
                 continue
@@ -216,6 +226,7 @@ class Station:
         from burner.watcher import SpoolWatcher
 
         self.recover()
+        heartbeat.beat(self.spool.root, self.config.station_id)
         look = threading.Event()   # set by watchdog events and by the periodic rescan
         watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
@@ -227,6 +238,7 @@ class Station:
         next_cleanup = 0.0
         try:
             while not stop.is_set():
+                heartbeat.beat(self.spool.root, self.config.station_id)
                 look.set()
                 if time.time() >= next_cleanup:
                     self.clean_up()

@@ -101,6 +101,8 @@ def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path
         copier = threading.Thread(target=_copy_job_json_first, args=(
             source, station.folder("approved") / "C1", 1.0, done, last_write))
         copier.start()
+        while not (station.folder("approved") / "C1").is_dir():
+            time.sleep(0.01)
         while not done.is_set():
             assert station.where("C1") == ["approved"], "claimed while still being copied"
             time.sleep(0.05)
