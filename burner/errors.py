@@ -40,6 +40,8 @@ class DeviceError(BurnerError):
 class DeviceBusy(DeviceError):
     """Another process is writing the device: the job waits, without using up an attempt."""
 
+    wait_seconds = 1.0
+
 
 class MediaMismatch(DeviceError):
     """What was read back from a medium differs from what was written."""

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from burner.config import Config
+from burner.diskspace import DiskFull, check_room, free_bytes, full_words, is_disk_full, need_for
 from burner.errors import (
     DeviceBusy,
     DeviceError,
@@ -123,6 +124,9 @@ def run_stage(ctx: JobContext, module: ModuleType) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx.require_job_folder()
+    if getattr(module, "NEEDS_ROOM", False):
+        # Wait for room before writing, rather than fill the disk half-way.
+        check_room(ctx.work, need_for(ctx.load("plan").estimated_bytes))
     ctx.db.stage_started(ctx.job_id, module.NAME)
     log.info("job %s: %s", ctx.job_id, module.NAME)
     module.run(ctx)
@@ -185,9 +189,14 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
         ctx.db.set_state(job_id, JobState.HELD, message)
         log.warning("job %s held at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.HELD
-    if isinstance(exc, DeviceBusy):     # not a failure: another process has the drive
+    if is_disk_full(exc):
+        # Free what the stage wrote before anything else, so that recording this can work.
+        shutil.rmtree(ctx.out(stage_name), ignore_errors=True)
+        exc = DiskFull(full_words(ctx.work, None, free_bytes(ctx.work)))
+    if isinstance(exc, DeviceBusy):     # not a failure: the drive is busy, the disk full
         ctx.db.set_state(job_id, JobState.WAITING, one_line(exc),
-                         not_before=time.time() + max(ctx.config.retry_delay_seconds, 1.0))
+                         not_before=time.time() + max(ctx.config.retry_delay_seconds,
+                                                      exc.wait_seconds))
         log.info("job %s: %s", shown_id, one_line(exc))
         return JobState.WAITING
     row = ctx.db.get(job_id)

@@ -6,10 +6,11 @@ The spool folders say where a job is; this database says how far it got and why.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from burner.errors import BurnerError
 
+RESERVE_BYTES = 8 * 1024 * 1024
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -103,6 +105,7 @@ class StateDB:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.reserve = path.with_name(path.name + ".reserve")
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         try:
@@ -116,14 +119,42 @@ class StateDB:
                                (uuid.uuid4().hex,))
             self.generation = str(self._conn.execute(
                 "SELECT value FROM station_info WHERE key = 'generation'").fetchone()[0])
+            if str(path) != ":memory:":
+                self._keep_reserve()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if "locked" in str(exc) or "busy" in str(exc):
                 raise
+            if "full" in str(exc):
+                raise BurnerError(f"The disk holding the station's database {path} is full. "
+                                  "Free some space (burner cleanup deletes the work files of "
+                                  "finished jobs), then start it again.") from None
             raise BurnerError(
                 f"The station's database {path} is damaged or is not a burner database "
                 f"({exc}). Nothing was changed. A technician should move it aside (keep it "
                 "for a look) before the station runs again.") from None
+
+    def _keep_reserve(self) -> None:
+        """A few MB kept on the database's disk, given up the moment the disk is full, so
+        that the failure can still be recorded (and the job wait, not loop)."""
+        try:
+            if not self.reserve.exists():
+                with open(self.reserve, "wb") as fp:
+                    os.posix_fallocate(fp.fileno(), 0, RESERVE_BYTES)
+        except OSError:
+            self.reserve.unlink(missing_ok=True)
+
+    def _write(self, do: Callable[[sqlite3.Connection], None]) -> None:
+        """Run `do` in one transaction; on a full disk, give up the reserve and try once more."""
+        for last in (False, True):
+            try:
+                with self._tx() as c:
+                    do(c)
+                return
+            except sqlite3.OperationalError as exc:
+                if last or "full" not in str(exc) or not self.reserve.exists():
+                    raise
+                self.reserve.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._conn.close()
@@ -202,11 +233,14 @@ class StateDB:
 
     def set_state(self, job_id: str, state: JobState, reason: str = "", *,
                   not_before: float = 0, attempts_delta: int = 0) -> None:
-        with self._tx() as c:
+        """How the job stands; written even on a full disk (the reserve is given up)."""
+        def do(c: sqlite3.Connection) -> None:
             c.execute("UPDATE jobs SET state=?, reason=?, not_before=?, "
                       "attempts=attempts+?, updated=? WHERE job_id=?",
                       (state, reason, not_before, attempts_delta, time.time(), job_id))
             self._log(c, job_id, "", state, reason)
+
+        self._write(do)
 
     def reset(self, job_id: str) -> None:
         """Forget progress so the job runs again from the start (retry of a held job)."""

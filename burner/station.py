@@ -22,6 +22,7 @@ from burner.untrusted import one_line
 log = logging.getLogger("burner.station")
 PREPARED_AHEAD = 2
 CLAIM_AHEAD = PREPARED_AHEAD + 2     # jobs of its own a station holds in active/ at most
+BACKOFF_FIRST, BACKOFF_MAX = 2.0, 300.0   # seconds, when a job's failure cannot be recorded
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Station:
         self.lanes = lanes(config)
         self._served = set().union(*(lane.media for lane in self.lanes))
         self._busy: set[str] = set()
+        self._backoff: dict[str, tuple[float, int]] = {}   # job: (not before, failures)
         self._busy_lock = threading.Lock()
 
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
@@ -167,8 +169,10 @@ class Station:
         return started + out
 
     def _take(self, jobs: list[str]) -> str | None:
+        now = time.time()
         with self._busy_lock:
-            job_id = next((j for j in jobs if j not in self._busy), None)
+            job_id = next((j for j in jobs if j not in self._busy
+                           and self._backoff.get(j, (0.0, 0))[0] <= now), None)
             if job_id is not None:
                 self._busy.add(job_id)
             return job_id
@@ -185,6 +189,16 @@ class Station:
             ctx = self.context(job_id, db)
             ctx.writer = lane.writer
             run_job(ctx, lane.stages)
+            self._backoff.pop(job_id, None)
+        except Exception:
+            # Even recording the failure failed (a full disk, a broken database): this job is
+            # left alone for a while, longer each time, instead of being restarted at once.
+            _, failures = self._backoff.get(job_id, (0.0, 0))
+            delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** failures)
+            self._backoff[job_id] = (time.time() + delay, failures + 1)
+            log.warning("job %s: could not go on or record why; trying again in %d s",
+                        job_id, delay)
+            raise
         finally:
             with self._busy_lock:
                 self._busy.discard(job_id)

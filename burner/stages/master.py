@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 NAME = "master"
 LANE = "prepare"
+NEEDS_ROOM = True   # the disk must hold the plan's estimate first (diskspace.py)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 NAME = "stage"
 LANE = "prepare"
+NEEDS_ROOM = True   # the disk must hold the plan's estimate first (diskspace.py)
 DESCRIPTOR = "README"   # the conformant File-set Descriptor (README.TXT cannot be a File ID)
 DISCSET = "DISCSET.TXT"
 
