@@ -19,7 +19,7 @@ from burner import __version__, heartbeat, logs, permissions
 from burner.build import build_job
 from burner.config import Config, load_config
 from burner.errors import BurnerError, JobRejected
-from burner.retention import disk_use
+from burner.retention import disk_use, tree_bytes
 from burner.spool import OWNER, REASON, Spool, check_job_id, write_atomic, write_owner
 from burner.state import JobRow, JobState, StateDB
 from burner.untrusted import one_line
@@ -208,7 +208,7 @@ def approve(app: App, job_id: str, by: str, note: str | None) -> None:
 
 
 def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | None,
-              silent_after: float = 120.0) -> dict:
+              silent_after: float = 120.0, work_dir: Path = Path("work")) -> dict:
     """One job as `burner status` shows it: state and stage, and why it stopped if it did."""
     folder = spool.path(where, name)
     reason = (folder / REASON).read_text(errors="replace") if (folder / REASON).is_file() else ""
@@ -223,6 +223,8 @@ def _job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | No
             "reason": (row.reason if row and row.reason else reason).strip(),
             # a job another station finished is not in this database: its result says
             "copies": len(db.copies(name)) if row else len(outcome.get("copies", []))}
+    if where == "held":
+        info["work_bytes"] = tree_bytes(work_dir / name) if (work_dir / name).exists() else 0
     if where == "active":
         owner = spool.owner(folder)
         quiet = heartbeat.silence(spool.root, owner) if owner else None
@@ -238,7 +240,8 @@ def _status(app: App) -> dict:
     queue = {name: [p.name for p in spool.listing(name)] for name in folders}
     with app.db() as db:
         rows = {r.job_id: r for r in db.jobs()}
-        jobs = [_job_info(spool, db, where, name, rows.get(name), app.config.silent_seconds)
+        jobs = [_job_info(spool, db, where, name, rows.get(name), app.config.silent_seconds,
+                          app.config.work_dir)
                 for where, names in queue.items() for name in names]
         # Jobs the station was working on whose folder is in no spool folder any more.
         listed = {name for names in queue.values() for name in names}
@@ -305,6 +308,9 @@ def status(app: App, as_json: bool) -> None:
         click.echo(line)
         if job["reason"] and job["folder"] != "done":
             click.echo("      " + job["reason"].splitlines()[0])
+        if job.get("work_bytes"):
+            click.echo(f"      its work files take {_size(job['work_bytes'])} (kept while it "
+                       "is held; deleted after retry or cancel once it has ended)")
     for d in info["drives"]:
         click.echo(f"drive {d['name']}: {d['device']} ({d['media']})")
     disk = info["disk"]

@@ -1,8 +1,9 @@
-"""What a station keeps, and for how long: `[retention] days` after a job is done, its work
-tree, its disc images and its written-media files are deleted (`burner cleanup`, and the service
-once an hour). Only jobs that are done, in the spool's done/ and in the database, are touched;
-held, waiting, active and rejected jobs keep everything a person may need. The job's folder in
-done/ (its record: job.json, result.json, audit.xml, prints) is the spool's and stays.
+"""What a station keeps, and for how long: `[retention] days` after a job is done, rejected
+or cancelled, its work tree, its disc images and its written-media files are deleted (`burner
+cleanup`, and the service once an hour). Only jobs whose spool folder and database agree that
+they ended are touched; held, waiting and active jobs keep everything a person may need. The
+job's folder in the spool (its record: job.json, result.json or reason.txt, audit.xml, prints)
+is the spool's and stays.
 """
 
 from __future__ import annotations
@@ -57,21 +58,25 @@ def products(config: Config, job_id: str) -> list[Path]:
 
 
 def finished_at(spool: Spool, db: StateDB, job_id: str) -> float | None:
-    """When `job_id` was done, if it is: in done/ with its result, and done in the database
-    (or unknown to it). The later of the two times, so neither clock makes a job look older."""
-    folder = spool.path("done", job_id)
-    result = folder / "result.json"
-    if not result.is_file():
-        return None
-    row = db.get(job_id)
-    if row is not None and row.state != JobState.DONE:
-        return None
-    when = result.stat().st_mtime
-    return max(when, row.updated) if row is not None else when
+    """When `job_id` ended, if it has: done (in done/ with its result) or rejected or cancelled
+    (in rejected/ with its reason), and the database agrees or does not know the job. The
+    later of the two times, so neither clock makes a job look older. Held jobs never end here:
+    they keep everything until a person releases or cancels them."""
+    for where, mark, state in (("done", "result.json", JobState.DONE),
+                               ("rejected", "reason.txt", JobState.REJECTED)):
+        record = spool.path(where, job_id) / mark
+        if not record.is_file():
+            continue
+        row = db.get(job_id)
+        if row is not None and row.state != state:
+            return None
+        when = record.stat().st_mtime
+        return max(when, row.updated) if row is not None else when
+    return None
 
 
 def expired(config: Config, db: StateDB, now: float | None = None) -> list[Expired]:
-    """Done jobs older than `[retention] days` that still have products; none when days is 0."""
+    """Ended jobs older than `[retention] days` that still have products; none when days is 0."""
     if config.retention_days <= 0:
         return []
     now = time.time() if now is None else now

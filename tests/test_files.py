@@ -127,7 +127,7 @@ def _add_jobs(station: StationDir) -> None:
     assert station.cli("run", "--once").returncode == 0
     assert station.where("D1") == station.where("D2") == ["done"]
     assert station.where("H1") == ["held"] and station.where("R1") == ["rejected"]
-    for job in ("H1", "R1"):     # a held or rejected job's work tree, as a person may need it
+    for job in ("H1", "R1"):     # a held job's work tree, as a person may need it (and R1's)
         (station.data_dir / "work" / job).mkdir(parents=True, exist_ok=True)
         (station.data_dir / "work" / job / "kept.txt").write_text("evidence")
 
@@ -151,20 +151,22 @@ def test_cleanup_deletes_only_finished_jobs_after_the_retention_time(tmp_path: P
     time.sleep(RETENTION_SECONDS + 0.5)
     dry = station.cli("cleanup", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "D1: would delete" in dry.stdout and "D2: would delete" in dry.stdout
-    assert "H1" not in dry.stdout and "R1" not in dry.stdout
+    for job in ("D1", "D2", "R1"):
+        assert f"{job}: would delete" in dry.stdout
+    assert "H1" not in dry.stdout, "a held job keeps its work files"
     assert _products(station) == before
 
     proc = station.cli("cleanup")
     assert proc.returncode == 0, proc.stderr
-    assert "2 finished job(s)" in proc.stdout
-    assert _products(station) == before - {"work/D1", "media/D1", "work/D2", "images/D2"}
-    for job in ("H1", "R1"):
-        assert (station.data_dir / "work" / job / "kept.txt").read_text() == "evidence"
+    assert "3 finished job(s)" in proc.stdout
+    assert _products(station) == before - {"work/D1", "media/D1", "work/D2", "images/D2",
+                                           "work/R1"}
+    assert (station.data_dir / "work" / "H1" / "kept.txt").read_text() == "evidence"
     for job in ("D1", "D2"):     # the spool's record of the job stays
         assert (station.folder("done") / job / "result.json").is_file()
+    assert (station.folder("rejected") / "R1" / "reason.txt").is_file()
     events = station.query("SELECT job_id, event FROM history WHERE stage = 'retention'")
-    assert sorted(events) == [("D1", "deleted"), ("D2", "deleted")]
+    assert sorted(events) == [("D1", "deleted"), ("D2", "deleted"), ("R1", "deleted")]
 
 
 def test_a_done_folder_the_database_does_not_call_done_is_kept(tmp_path: Path) -> None:
@@ -286,3 +288,12 @@ def test_a_failed_deletion_is_reported_and_not_recorded(tmp_path: Path, monkeypa
     assert (config.work_dir / "U1" / "f.bin").exists()
     assert [r["event"] for r in db.history("U1")].count("deleted") == 0
     db.close()
+
+
+def test_status_shows_the_work_files_a_held_job_keeps(tmp_path: Path) -> None:
+    station = _retention_station(tmp_path)
+    _add_jobs(station)
+    (job,) = [j for j in json.loads(station.cli("status", "--json").stdout)["jobs"]
+              if j["job_id"] == "H1"]
+    assert job["work_bytes"] > 0
+    assert "its work files take" in station.cli("status").stdout
