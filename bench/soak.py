@@ -44,6 +44,7 @@ def make_job(folder: Path) -> None:
 
 def config(root: Path, station: str, spool: Path) -> Path:
     q = json.dumps
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "burner.toml"
     path.write_text("\n".join([
         "[station]", f"id = {q(station)}", f"data_dir = {q(str(root / 'data'))}",
