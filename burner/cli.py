@@ -167,14 +167,19 @@ def submit(app: App, paths: tuple[Path, ...], patient_id: str, patient_name: str
     staging = spool.folder("incoming") / job_id
     dicom = staging / "dicom"
     dicom.mkdir(parents=True)
-    for n, src in enumerate(paths, 1):
-        dest = dicom / f"{n:03d}_{src.name}"
-        if src.is_dir():
-            shutil.copytree(src, dest, symlinks=False)
-        else:
-            shutil.copy2(src, dest)
-        permissions.restrict_tree(dest)   # copy2 keeps the source's (often world-) read bits
-    write_atomic(staging / "job.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    try:
+        for n, src in enumerate(paths, 1):
+            dest = dicom / f"{n:03d}_{src.name}"
+            if src.is_dir():
+                shutil.copytree(src, dest, symlinks=False)
+            else:
+                shutil.copy2(src, dest)
+            permissions.restrict_tree(dest)   # copy2 keeps the source's (often world-) read bits
+        write_atomic(staging / "job.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)     # no half-made job left in incoming/
+        raise BurnerError(f"the files could not be copied into the spool, so no job was made "
+                          f"({_copy_failure(exc)})") from None
     where = "approved" if approved_by else "pending"
     spool.move(job_id, "incoming", where)
     click.echo(f"{job_id}: queued in {where}/" if approved_by else
@@ -649,6 +654,14 @@ def main() -> None:
     except OSError as exc:
         click.echo(f"burner: {_os_error_words(exc)}", err=True)
         sys.exit(1)
+
+
+def _copy_failure(exc: OSError) -> str:
+    """shutil.copytree gathers its failures into one error; the first says enough."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        first = exc.args[0][0] if exc.args[0] else ("", "", str(exc))
+        return f"{len(exc.args[0])} file(s) failed, the first: {one_line(first[2])[:200]}"
+    return _os_error_words(exc)
 
 
 def _os_error_words(exc: OSError) -> str:

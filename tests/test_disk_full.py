@@ -120,3 +120,38 @@ def test_a_job_too_big_waits_the_small_one_runs_then_it_goes_on(small_disk: Path
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
+
+
+def test_submit_onto_a_full_disk_leaves_no_half_job(small_disk: Path, tmp_path: Path) -> None:
+    station = new_station(small_disk / "station")
+    source = tmp_path / "export"
+    synth.make_ct_study(source, synth.Patient(id="BRN0042", name="TESTER^ROBIN",
+                                              birth_date="19750615", sex="O"),
+                        slices=40, rows=256, cols=256)
+    _fill(small_disk, leave_mb=2)
+    proc = station.cli("submit", str(source), "--patient-id", "BRN0042", "--patient-name",
+                       "TESTER^ROBIN", "--birth-date", "1975-06-15", "--approved-by", "clerk1",
+                       "--job-id", "FULL1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "the files could not be copied into the spool, so no job was made" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert station.where("FULL1") == [], "no half-made job anywhere in the spool"
+
+
+def test_a_drive_in_a_read_only_folder_is_named_not_called_too_small(
+        small_disk: Path) -> None:
+    station = new_station(small_disk / "station", max_attempts=2)
+    drives = station.drive.parent
+    drives.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs",
+                              str(drives)], capture_output=True, text=True, check=False)
+    assert mounted.returncode == 0, mounted.stderr
+    try:
+        station.add_job("RO1")
+        assert station.cli("run", "--once").returncode == 0
+        assert station.where("RO1") == ["held"]
+        reason = (station.folder("held") / "RO1" / "reason.txt").read_text()
+        assert f"its folder {drives} is on a read-only file system" in reason
+        assert "too small" not in reason
+    finally:
+        subprocess.run(["umount", "-l", str(drives)], check=False)

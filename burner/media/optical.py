@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import math
+import os
 import re
 import signal
 import subprocess
@@ -261,6 +262,8 @@ class OpticalDrive:
 
     def check_writable(self, image_bytes: int) -> MediaStatus:
         """Raise unless a blank, writable disc with room for `image_bytes` is in the drive."""
+        if self.is_stdio:
+            self._check_stdio_folder()
         st = self.status()
         if not st.present:
             raise NoMedium(_ADVICE[NoMedium].format(addr=self.address))
@@ -277,6 +280,19 @@ class OpticalDrive:
             raise WrongMedium(_with_detail(_too_small_text(self.address, need, st.free_bytes),
                                            f"Media space : {st.free_bytes // 2048}s"))
         return st
+
+    def _check_stdio_folder(self) -> None:
+        """A `stdio:` drive in a folder burner may not write looks to xorriso like a disc with
+        no room; say what it really is."""
+        folder = self.path.parent
+        if not folder.is_dir():
+            return                      # classify() names a missing folder
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        if read_only or not os.access(folder, os.W_OK | os.X_OK):
+            why = "is on a read-only file system" if read_only else "may not be written by burner"
+            raise WriteError(f"The disc-image drive {self.address} cannot be written: its "
+                             f"folder {folder} {why}. Correct the folder's permissions (or "
+                             "the drive's device in the configuration), then retry the job.")
 
     def burn(self, image: Path) -> None:
         """Write `image` to the blank disc as one closed session (xorriso -as cdrecord)."""
