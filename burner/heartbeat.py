@@ -6,7 +6,9 @@ over)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -43,3 +45,29 @@ def silence(spool_root: Path, station: str, now: float | None = None) -> float |
     """Seconds since `station`'s last heartbeat (None: it never wrote one)."""
     seen = last_seen(spool_root, station)
     return None if seen is None else max(0.0, (time.time() if now is None else now) - seen)
+
+
+class Beater:
+    """A thread that beats every `interval` seconds while the station runs, whatever its
+    lanes are doing (a burn may take many minutes)."""
+
+    def __init__(self, spool_root: Path, station: str, interval: float):
+        self.spool_root, self.station, self.interval = spool_root, station, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                beat(self.spool_root, self.station)
+            except OSError as exc:       # a full or unmounted spool: said, never fatal
+                logging.getLogger("burner.station").warning("heartbeat not written: %s", exc)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Beater:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

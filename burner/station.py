@@ -218,12 +218,15 @@ class Station:
     def drain(self) -> None:
         """`burner run --once`: process everything queued now, then return."""
         self.recover()
+        with heartbeat.Beater(self.spool.root, self.config.station_id, self._beat_every()):
+            self._drain()
+
+    def _beat_every(self) -> float:
+        return max(0.5, min(5.0, self.config.silent_seconds / 4))
+
+    def _drain(self) -> None:
         self.claim_all()
-        beaten = 0.0
         while True:
-            if time.time() - beaten > 5.0:
-                heartbeat.beat(self.spool.root, self.config.station_id)
-                beaten = time.time()
             progressed = any(self.step(lane, self.db) for lane in self.lanes)
             if progressed or self.claim_all():
                 continue
@@ -240,7 +243,8 @@ class Station:
         from burner.watcher import SpoolWatcher
 
         self.recover()
-        heartbeat.beat(self.spool.root, self.config.station_id)
+        beater = heartbeat.Beater(self.spool.root, self.config.station_id, self._beat_every())
+        beater.__enter__()
         look = threading.Event()   # set by watchdog events and by the periodic rescan
         watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
@@ -252,13 +256,13 @@ class Station:
         next_cleanup = 0.0
         try:
             while not stop.is_set():
-                heartbeat.beat(self.spool.root, self.config.station_id)
                 look.set()
                 if time.time() >= next_cleanup:
                     self.clean_up()
                     next_cleanup = time.time() + retention.INTERVAL_SECONDS
                 stop.wait(self.config.rescan_seconds)
         finally:
+            beater.__exit__()
             watcher.stop()
             stop.set()
             for t in threads:
