@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,23 @@ class StationDir:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+
+def run_paused(station: StationDir, where: str, seconds: float,
+               **popen: object) -> subprocess.Popen:
+    """`burner run --once` stopped inside `where` (JobContext.checkpoint) for `seconds`,
+    returned once it got there."""
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    popen.setdefault("stderr", subprocess.DEVNULL)
+    proc = subprocess.Popen(station.command("run", "--once"),
+                            env=station.env(BURNER_PAUSE_AT=where,
+                                            BURNER_PAUSE_SECONDS=str(seconds)), **popen)
+    deadline = time.monotonic() + 90
+    while not (station.data_dir / f"paused-{where}").exists():
+        assert proc.poll() is None, f"the station ended without pausing in {where}"
+        assert time.monotonic() < deadline, f"the station did not pause in {where}"
+        time.sleep(0.05)
+    return proc
 
 
 def new_station(root: Path, *, xorriso: str | None = None, **kwargs) -> StationDir:

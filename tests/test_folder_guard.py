@@ -6,24 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import StationDir
+from conftest import StationDir, run_paused
 
 
 @pytest.mark.parametrize("where", ["verify", "print"])
 def test_a_job_whose_folder_is_removed_stops_held(station: StationDir, tmp_path: Path,
                                                   where: str) -> None:
     station.add_job("G1")
-    proc = subprocess.Popen(station.command("run", "--once"),
-                            env=station.env(BURNER_PAUSE_AT=where, BURNER_PAUSE_SECONDS="2"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while not (station.data_dir / f"paused-{where}").exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = run_paused(station, where, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True)
     shutil.move(station.folder("active") / "G1", tmp_path / "taken-away")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
@@ -45,13 +39,7 @@ def test_a_job_whose_folder_is_removed_stops_held(station: StationDir, tmp_path:
 def test_put_back_it_stays_held_until_retry_then_goes_on_without_burning_again(
         station: StationDir, tmp_path: Path) -> None:
     station.add_job("G2")
-    proc = subprocess.Popen(station.command("run", "--once"),
-                            env=station.env(BURNER_PAUSE_AT="verify", BURNER_PAUSE_SECONDS="2"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not (station.data_dir / "paused-verify").exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = run_paused(station, "verify", 2)
     shutil.move(station.folder("active") / "G2", tmp_path / "taken-away")
     assert proc.wait(timeout=120) == 0
     copies = station.query("SELECT * FROM copies WHERE job_id = 'G2'")

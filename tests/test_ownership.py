@@ -10,21 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import StationDir, new_station
+from conftest import StationDir, new_station, run_paused
 
 
 def _paused(station: StationDir, where: str, seconds: float) -> subprocess.Popen:
-    """`burner run --once` stopped inside `where` for `seconds`, once it got there."""
-    proc = subprocess.Popen(station.command("run", "--once"),
-                            env=station.env(BURNER_PAUSE_AT=where,
-                                            BURNER_PAUSE_SECONDS=str(seconds)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while not (station.data_dir / f"paused-{where}").exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return proc
+    return run_paused(station, where, seconds, stderr=subprocess.PIPE, text=True)
 
 
 def _copies(station: StationDir, job_id: str) -> list[tuple]:

@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from conftest import StationDir
+from conftest import StationDir, run_paused
 from test_crash_resume import kill_in
 
 from burner.printout import deliver
@@ -58,18 +58,8 @@ def test_reprint_prints_as_many_labels_as_the_job_has_discs(station: StationDir,
 
 def test_cancel_during_printing_stops_before_the_next_printout(station: StationDir,
                                                                tmp_path: Path) -> None:
-    import subprocess
-    import time
-
     station.add_job("P3")
-    proc = subprocess.Popen(station.command("run", "--once"),
-                            env=station.env(BURNER_PAUSE_AT="print-item",
-                                            BURNER_PAUSE_SECONDS="3"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not (station.data_dir / "paused-print-item").exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = run_paused(station, "print-item", 3)
     cancel = station.cli("cancel", "P3", "--by", "clerk9")
     assert cancel.returncode == 0 and "will stop before its next step" in cancel.stdout
     assert proc.wait(timeout=60) == 0
@@ -78,17 +68,8 @@ def test_cancel_during_printing_stops_before_the_next_printout(station: StationD
 
 
 def test_cancel_when_only_done_is_left_says_it_is_too_late(station: StationDir) -> None:
-    import subprocess
-    import time
-
     station.add_job("P4")
-    proc = subprocess.Popen(station.command("run", "--once"),
-                            env=station.env(BURNER_PAUSE_AT="done", BURNER_PAUSE_SECONDS="3"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not (station.data_dir / "paused-done").exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = run_paused(station, "done", 3)
     cancel = station.cli("cancel", "P4", "--by", "clerk9")
     assert cancel.returncode == 2
     assert "is finishing now" in cancel.stderr and "can no longer be cancelled" in cancel.stderr
