@@ -346,6 +346,12 @@ def retry(app: App, job_id: str) -> None:
     spool = app.spool
     found = spool.locate(job_id)
     if found is None:
+        with app.db() as db:
+            row = db.get(job_id)
+        if row is not None and row.state == JobState.HELD:
+            raise JobRejected(f"job {job_id} is held, but its folder is in no spool folder "
+                              "(it was taken out while the job ran). Put the folder back in "
+                              f"active/, then run burner retry {job_id} again")
         raise JobRejected(f"there is no job called {job_id}")
     where, path = found
     if where in ("held", "rejected"):

@@ -45,6 +45,8 @@ def test_put_back_it_stays_held_until_retry_then_goes_on_without_burning_again(
     copies = station.query("SELECT * FROM copies WHERE job_id = 'G2'")
     assert len(copies) == 1
 
+    missing = station.cli("retry", "G2")
+    assert missing.returncode == 2 and "Put the folder back in active/" in missing.stderr
     shutil.move(tmp_path / "taken-away", station.folder("active") / "G2")
     assert station.cli("run", "--once").returncode == 0
     assert station.query("SELECT state FROM jobs WHERE job_id = 'G2'") == [("held",)], \
