@@ -57,6 +57,7 @@ class Station:
         self._served = set().union(*(lane.media for lane in self.lanes))
         self._busy: set[str] = set()
         self._backoff: dict[str, tuple[float, int]] = {}   # job: (not before, failures)
+        self.left_waiting = False
         self._busy_lock = threading.Lock()
 
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
@@ -105,11 +106,15 @@ class Station:
         # Claim only what this station will start soon, so that stations sharing the spool
         # all get work: one job preparing, PREPARED_AHEAD waiting for a writer.
         room = CLAIM_AHEAD - len(db.jobs((JobState.ACTIVE, JobState.WAITING)))
+        self.left_waiting = False      # a job stays in approved/ that a later look may take
         for job_dir in self.spool.listing("approved"):
             if len(claimed) >= room:
+                self.left_waiting = True
                 break
             ready = readiness(job_dir, self.config.quiet_seconds,
                               self.config.incomplete_seconds)
+            if ready.verdict == "wait" and (job_dir / "job.json").is_file():
+                self.left_waiting = True
             if ready.verdict == "reject":
                 if self.spool.reject_unclaimed(job_dir, ready.reason) is not None:
                     log.warning("job %s: incomplete, moved to rejected/",
@@ -292,8 +297,10 @@ class Station:
                     if lane.stages == "prepare" and (look.is_set() or 0 < settle_at <= now):
                         look.clear()
                         self.claim_all(db)
+                        # Look again soon at what stayed (still settling, or no room yet)
+                        # rather than at the next rescan.
                         settle_at = (now + min(1.0, max(0.1, self.config.quiet_seconds / 2))
-                                     if self.settling() else 0.0)
+                                     if self.left_waiting else 0.0)
                     busy = self.step(lane, db)
                 except Exception:  # noqa: BLE001 - the service keeps serving
                     log.exception("lane %s: unexpected error; going on", lane.name)
