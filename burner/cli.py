@@ -338,10 +338,26 @@ def _resumable(app: App, job_id: str) -> bool:
             and (images / "result.pkl").is_file() and any(images.glob("*.iso")))
 
 
+def _refuse_lost_copies(app: App, job_id: str, start_over: bool) -> None:
+    """A job with verified copies whose disc images are gone cannot go on where it stopped;
+    starting over would make every copy again, so only when asked to."""
+    if start_over or _resumable(app, job_id):
+        return
+    with app.db() as db:
+        made = len(db.copies(job_id))
+    if made:
+        raise JobRejected(
+            f"job {job_id} already has {made} verified cop(ies), but its disc images are gone, "
+            "so it cannot go on where it stopped: run again, it would make every copy anew "
+            f"(the ones made included). To do that anyway: burner retry {job_id} --start-over")
+
+
 @cli.command()
 @click.argument("job_id", type=JOB)
+@click.option("--start-over", is_flag=True,
+              help="Run a held job from the start even if copies were made already.")
 @pass_app
-def retry(app: App, job_id: str) -> None:
+def retry(app: App, job_id: str, start_over: bool) -> None:
     """Queue a held or rejected job again, or retry a waiting one now."""
     spool = app.spool
     found = spool.locate(job_id)
@@ -354,6 +370,8 @@ def retry(app: App, job_id: str) -> None:
                               f"active/, then run burner retry {job_id} again")
         raise JobRejected(f"there is no job called {job_id}")
     where, path = found
+    if where == "held":
+        _refuse_lost_copies(app, job_id, start_over)
     if where in ("held", "rejected"):
         reason = path / REASON
         if reason.exists():
@@ -390,6 +408,7 @@ def retry(app: App, job_id: str) -> None:
                     click.echo(f"{job_id}: will go on where it stopped (burner run picks it "
                                "up)")
                     return
+                _refuse_lost_copies(app, job_id, start_over)
                 db.requeue(job_id)
                 spool.move(job_id, "active", "approved")
                 click.echo(f"{job_id}: queued again")

@@ -79,3 +79,28 @@ def test_recover_needs_its_flag_and_says_when_there_is_nothing(station) -> None:
     assert proc.returncode == 2 and "--accept-lost-state" in proc.stderr
     ok = station.cli("recover", "--accept-lost-state")
     assert ok.returncode == 0 and "nothing to recover" in ok.stdout
+
+
+def test_retry_after_a_lost_work_tree_does_not_burn_made_copies_unasked(tmp_path: Path) -> None:
+    """Copy 1 burned, copy 2 failed, then the work tree was lost: retry would make copy 1
+    again, so it refuses and says how to start over on purpose."""
+    import shutil
+
+    station, real = faulty_station(tmp_path)
+    burns = tmp_path / "burns"
+    station.add_job("W1", copies=2)
+    proc = station.cli("run", "--once", FAKE_XORRISO_FAULT="write_error", REAL_XORRISO=real,
+                       FAKE_XORRISO_GOOD_BURNS="1", FAKE_XORRISO_COUNTER=str(burns))
+    assert proc.returncode == 0 and station.where("W1") == ["held"]
+    shutil.rmtree(station.data_dir / "work" / "W1")
+    refused = station.cli("retry", "W1")
+    assert refused.returncode == 2
+    assert "already has 1 verified cop(ies), but its disc images are gone" in refused.stderr
+    assert "burner retry W1 --start-over" in refused.stderr
+    assert station.where("W1") == ["held"]
+    assert (station.folder("held") / "W1" / "reason.txt").is_file(), "left as it was"
+
+    again = station.cli("retry", "W1", "--start-over")
+    assert again.returncode == 0 and "queued again" in again.stdout
+    assert station.cli("run", "--once", REAL_XORRISO=real).returncode == 0
+    assert station.where("W1") == ["done"]
