@@ -461,6 +461,10 @@ def adopt(app: App, job_id: str, force: bool) -> None:
     if owner == app.config.station_id:
         raise JobRejected(f"job {job_id} is this station's own; use burner retry if it is held")
     quiet = heartbeat.silence(spool.root, owner) if owner else None
+    if owner is not None and quiet is None and not force:
+        raise JobRejected(f"station {owner} working on {job_id} has never said it is alive "
+                          "here, so whether it stopped cannot be told; if it surely has, use "
+                          "--force")
     if quiet is not None and quiet <= app.config.silent_seconds and not force:
         raise JobRejected(f"station {owner} working on {job_id} was seen {int(quiet)} s ago; "
                           "stop it first (or use --force if it is surely gone)")

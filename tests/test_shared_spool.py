@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, new_station
+from conftest import StationDir, make_job_folder, new_station
+
+from burner.spool import OWNER
 
 SILENT = 3.0
 
@@ -108,3 +110,15 @@ def test_a_silent_stations_job_is_flagged_and_adopted(tmp_path: Path) -> None:
     assert "K1" in _done_by(b)
     notes = b.query("SELECT detail FROM history WHERE job_id = 'K1' AND event = 'adopted'")
     assert notes and "Taken over from station stationA" in notes[0][0]
+
+
+def test_a_station_never_heard_of_is_adopted_only_with_force(tmp_path: Path) -> None:
+    a, _ = _pair(tmp_path)
+    job = a.folder("active") / "G1"
+    make_job_folder(job, slices=1)
+    (job / OWNER).write_text("ghoststation\n")
+    refused = a.cli("adopt", "G1")
+    assert refused.returncode == 2 and "has never said it is alive" in refused.stderr
+    assert a.where("G1") == ["active"]
+    forced = a.cli("adopt", "G1", "--force")
+    assert forced.returncode == 0 and a.where("G1") == ["approved"]
