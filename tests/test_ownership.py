@@ -43,11 +43,15 @@ def test_a_second_station_on_one_data_folder_refuses_and_names_the_first(
 def test_a_killed_station_leaves_no_lock_behind(station: StationDir) -> None:
     proc = subprocess.Popen(station.command("run"), env=station.env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = station.data_dir / "burner.lock"
     try:
-        deadline = time.monotonic() + 30
-        while station.cli("run", "--once").returncode != 1:
+        deadline = time.monotonic() + 60
+        # Wait for the service itself to hold the lock (a probe must not race it for it).
+        while not (lock.is_file() and f'"pid": {proc.pid}' in lock.read_text()):
+            assert proc.poll() is None, "the service ended"
             assert time.monotonic() < deadline, "the service never took its data folder"
-            time.sleep(0.2)
+            time.sleep(0.1)
+        assert station.cli("run", "--once").returncode == 1
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
