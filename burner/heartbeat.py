@@ -64,10 +64,16 @@ class Beater:
                 logging.getLogger("burner.station").warning("heartbeat not written: %s", exc)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> Beater:
+    def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Beater:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self.stop()

@@ -209,13 +209,6 @@ class Station:
                 self._busy.discard(job_id)
         return True
 
-    def settling(self) -> bool:
-        """A job in approved/ with its job.json is still being copied (or not yet quiet)."""
-        return any((job_dir / "job.json").is_file()
-                   and readiness(job_dir, self.config.quiet_seconds,
-                                 self.config.incomplete_seconds).verdict == "wait"
-                   for job_dir in self.spool.listing("approved"))
-
     def pending_work(self) -> bool:
         rows = self.db.jobs((JobState.ACTIVE, JobState.WAITING))
         return any(next_stage(r.stages_done) is not None for r in rows)
@@ -235,7 +228,7 @@ class Station:
             progressed = any(self.step(lane, self.db) for lane in self.lanes)
             if progressed or self.claim_all():
                 continue
-            settling = self.settling()
+            settling = self.left_waiting        # what the claim just now had to leave
             if not self.pending_work() and not settling:
                 return
             waits = [r.not_before for r in self.db.jobs((JobState.WAITING,))]
@@ -249,7 +242,7 @@ class Station:
 
         self.recover()
         beater = heartbeat.Beater(self.spool.root, self.config.station_id, self._beat_every())
-        beater.__enter__()
+        beater.start()
         look = threading.Event()   # set by watchdog events and by the periodic rescan
         watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
@@ -267,7 +260,7 @@ class Station:
                     next_cleanup = time.time() + retention.INTERVAL_SECONDS
                 stop.wait(self.config.rescan_seconds)
         finally:
-            beater.__exit__()
+            beater.stop()
             watcher.stop()
             stop.set()
             for t in threads:

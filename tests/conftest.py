@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -199,6 +200,26 @@ class StationDir:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+
+def serve(station: StationDir, log: Path, **env: str) -> subprocess.Popen:
+    """`burner run` (the service) in the background, its output in `log`; stop() it."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(station.command("run"), env=station.env(**env), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop(*procs: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM each service by its PID, then SIGKILL whatever has not ended in time."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def run_paused(station: StationDir, where: str, seconds: float,

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, make_job_folder, new_station, on_ci, require_tool
+from conftest import StationDir, make_job_folder, new_station, on_ci, require_tool, serve, stop
 
 from burner import synth
 
@@ -86,9 +85,7 @@ def test_a_job_too_big_waits_the_small_one_runs_then_it_goes_on(small_disk: Path
     filler = _fill(small_disk, leave_mb=30)           # room for the small job only
     os.rename(big, station.folder("approved") / "BIG")
     log = tmp_path / "service.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = serve(station, log)
     try:
         deadline = time.monotonic() + 120
         while station.where("SMALL") != ["done"] or not _state(station, "BIG")[1]:
@@ -113,12 +110,7 @@ def test_a_job_too_big_waits_the_small_one_runs_then_it_goes_on(small_disk: Path
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert "Traceback" not in log.read_text()
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import StationDir, make_job_folder, new_station, study_patient
+from conftest import StationDir, make_job_folder, new_station, serve, stop, study_patient
 
 from burner import synth
 
@@ -186,9 +185,7 @@ def test_the_service_cleans_up_when_it_starts(tmp_path: Path) -> None:
     _add_jobs(station)
     time.sleep(RETENTION_SECONDS + 0.5)
     log = tmp_path / "service.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = serve(station, log)
     try:
         end = time.monotonic() + 30
         gone = ("work/D1", "media/D1", "work/D2", "images/D2")
@@ -198,12 +195,7 @@ def test_the_service_cleans_up_when_it_starts(tmp_path: Path) -> None:
         assert not (station.data_dir / "images" / "D2").exists()
         assert (station.data_dir / "work" / "H1" / "kept.txt").exists()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert "job D1: deleted its work files and images" in log.read_text()
 
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-from conftest import StationDir, make_job_folder, new_station
+from conftest import StationDir, make_job_folder, new_station, serve, stop
 
 from burner.readiness import readiness, survey
 
@@ -91,9 +90,7 @@ def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path
     _job(source)
     count = len(list((source / "dicom").rglob("*.dcm")))
     log = tmp_path / "service.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(station.command("run"), env=station.env(), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = serve(station, log)
     try:
         time.sleep(1.0)
         done, last_write = threading.Event(), [0.0]
@@ -112,8 +109,7 @@ def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     ((claimed,),) = station.query(
         "SELECT at FROM history WHERE job_id = 'C1' AND event = 'claimed'")
     assert claimed >= last_write[0] + 1.5 - 0.05

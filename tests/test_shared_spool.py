@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, make_job_folder, new_station
+from conftest import StationDir, make_job_folder, new_station, serve, stop
 
 from burner.spool import OWNER
 
@@ -32,24 +32,6 @@ def _pair(tmp_path: Path) -> tuple[StationDir, StationDir]:
     return a, b
 
 
-def _serve(station: StationDir, log: Path, **env: str) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(station.command("run"), env=station.env(**env), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def _stop(*procs: subprocess.Popen) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _done_by(station: StationDir) -> set[str]:
     return {r[0] for r in station.query("SELECT job_id FROM jobs WHERE state = 'done'")}
 
@@ -60,14 +42,14 @@ def test_two_stations_share_eight_jobs_each_done_once(tmp_path: Path) -> None:
     jobs = [f"S{n}" for n in range(8)]
     for job in jobs:
         a.add_job(job)
-    pa, pb = _serve(a, tmp_path / "a.log"), _serve(b, tmp_path / "b.log")
+    pa, pb = serve(a, tmp_path / "a.log"), serve(b, tmp_path / "b.log")
     try:
         deadline = time.monotonic() + 240
         while len(list(a.folder("done").glob("S*"))) < len(jobs):
             assert time.monotonic() < deadline, (tmp_path / "a.log").read_text()
             time.sleep(0.2)
     finally:
-        _stop(pa, pb)
+        stop(pa, pb)
     by_a, by_b = _done_by(a), _done_by(b)
     assert by_a and by_b, f"both stations did work: A {sorted(by_a)}, B {sorted(by_b)}"
     assert by_a | by_b == set(jobs) and not by_a & by_b, "every job done exactly once"
