@@ -338,24 +338,17 @@ def _resumable(app: App, job_id: str) -> bool:
             and (images / "result.pkl").is_file() and any(images.glob("*.iso")))
 
 
-def _refuse_lost_copies(app: App, job_id: str, start_over: bool) -> None:
-    """A job with verified copies whose disc images are gone cannot go on where it stopped;
-    starting over would make every copy again, so only when asked to."""
-    if start_over or _resumable(app, job_id):
-        return
-    with app.db() as db:
-        made = len(db.copies(job_id))
-    if made:
-        raise JobRejected(
-            f"job {job_id} already has {made} verified cop(ies), but its disc images are gone, "
-            "so it cannot go on where it stopped: run again, it would make every copy anew "
-            f"(the ones made included). To do that anyway: burner retry {job_id} --start-over")
+def _kept_words(kept: int) -> str:
+    if not kept:
+        return ""
+    return (f"; its {kept} verified cop{'y' if kept == 1 else 'ies'} made already "
+            "count, only the missing ones are made")
 
 
 @cli.command()
 @click.argument("job_id", type=JOB)
 @click.option("--start-over", is_flag=True,
-              help="Run a held job from the start even if copies were made already.")
+              help="Make every copy and printout of the job anew, those made already too.")
 @pass_app
 def retry(app: App, job_id: str, start_over: bool) -> None:
     """Queue a held or rejected job again, or retry a waiting one now."""
@@ -370,13 +363,11 @@ def retry(app: App, job_id: str, start_over: bool) -> None:
                               f"active/, then run burner retry {job_id} again")
         raise JobRejected(f"there is no job called {job_id}")
     where, path = found
-    if where == "held":
-        _refuse_lost_copies(app, job_id, start_over)
     if where in ("held", "rejected"):
         reason = path / REASON
         if reason.exists():
             reason.rename(path / f"reason-{int(datetime.datetime.now().timestamp())}.txt")
-        if where == "held" and _resumable(app, job_id):
+        if where == "held" and not start_over and _resumable(app, job_id):
             # A drive fault after the disc image was made: go on from there, so copies
             # already burned and verified are not burned again.
             spool.move(job_id, "held", "active")
@@ -387,31 +378,38 @@ def retry(app: App, job_id: str, start_over: bool) -> None:
             return
         with app.db() as db:
             row = db.get(job_id)
+            kept = len(db.copies(job_id)) if row is not None and not start_over else 0
             if row is not None:
-                db.requeue(job_id)     # its next claim is this job again, not a duplicate
+                # Its next claim is this job again, not a duplicate.
+                db.requeue(job_id, start_over)
             try:
                 spool.move(job_id, where, "approved")
             except BaseException:
                 if row is not None:
                     db.set_state(job_id, JobState(row.state), row.reason)
                 raise
-        click.echo(f"{job_id}: queued again")
+        click.echo(f"{job_id}: queued again{_kept_words(kept)}")
         return
     if where == "active":
         with app.db() as db:
             row = db.get(job_id)
+            owner = spool.owner(path)
+            if owner not in (None, app.config.station_id):
+                raise JobRejected(f"job {job_id} is in active/ for station {owner}; it is "
+                                  "that station's to run (burner adopt takes it over if that "
+                                  "station has stopped)")
             if row is not None and row.state == JobState.HELD:
                 # Held while its folder stayed in (or came back to) active/.
-                if _resumable(app, job_id):
+                if not start_over and _resumable(app, job_id):
                     write_owner(path, app.config.station_id, db.generation)
                     db.resume(job_id)
                     click.echo(f"{job_id}: will go on where it stopped (burner run picks it "
                                "up)")
                     return
-                _refuse_lost_copies(app, job_id, start_over)
-                db.requeue(job_id)
+                kept = 0 if start_over else len(db.copies(job_id))
+                db.requeue(job_id, start_over)
                 spool.move(job_id, "active", "approved")
-                click.echo(f"{job_id}: queued again")
+                click.echo(f"{job_id}: queued again{_kept_words(kept)}")
                 return
             if row is None or row.state != JobState.WAITING:
                 raise JobRejected(f"job {job_id} is being worked on now; there is nothing to "

@@ -63,7 +63,11 @@ class StationLock:
                 f"Another burner station is already running on the data folder "
                 f"{self.path.parent} ({_holder(self.path)}). Only one may run at a time: stop "
                 "that one first (systemctl stop burner), or give this one its own data_dir.")
-        _say_who(fd, self.station)
+        try:
+            _say_who(fd, self.station)
+        except OSError as exc:      # e.g. a full disk: say which file could not be written
+            os.close(fd)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         self.fd = fd
         return self
 

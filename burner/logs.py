@@ -9,6 +9,7 @@ is "debug" (they may quote values from the files, so not by default: DESIGN.md s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -79,6 +80,33 @@ def _root_level() -> None:
     root.setLevel(min(wanted, default=logging.WARNING))
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file; when it cannot be written (a full disk) that is said once on stderr, in
+    words, instead of a traceback for every record."""
+
+    _failing = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._ok = True
+        super().emit(record)
+        if self._ok:
+            self._failing = False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):   # what was not written is said already
+            super().close()
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._ok = False
+        if self._failing:
+            return
+        self._failing = True
+        exc = sys.exc_info()[1]
+        why = getattr(exc, "strerror", None) or exc
+        sys.stderr.write(f"burner: cannot write the log file {self.baseFilename} ({why}); "
+                         "messages go to the console only until it can be written again\n")
+
+
 def setup_file(path: Path | None, level: int) -> None:
     """The log file (rotated at 10 MB, five kept); None leaves only the console."""
     root = logging.getLogger()
@@ -90,9 +118,8 @@ def setup_file(path: Path | None, level: int) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=_LOG_BYTES,
-                                                       backupCount=_LOG_BACKUPS,
-                                                       encoding="utf-8")
+        handler = _LogFile(path, maxBytes=_LOG_BYTES, backupCount=_LOG_BACKUPS,
+                           encoding="utf-8")
     except OSError as exc:
         # e.g. `burner status` run by a user who may read the station but not write its log
         _root_level()

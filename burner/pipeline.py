@@ -92,11 +92,11 @@ class JobContext:
         """JobFolderGone when the job's folder is no longer where the job runs from: no stage
         may go on (or make the folder again) for a job someone took out of the spool."""
         if not self.job_dir.is_dir():
-            raise JobFolderGone(
-                f"The job folder was taken out of {self.job_dir.parent.name}/ while the job "
-                "was running, so burner stopped it there; nothing more was written or printed. "
-                f"Put the folder back in {self.job_dir.parent.name}/ and run: burner retry "
-                f"{one_line(self.job_id)}")
+            raise JobFolderGone(folder_gone_words(self.job_dir.parent.name, self.job_id))
+        owner = self.spool.owner(self.job_dir) if self.writes else None
+        if owner not in (None, self.config.station_id):
+            # Another station took the job over (burner adopt) while this one was silent.
+            raise JobFolderGone(taken_over_words(owner))
 
     def checkpoint(self, where: str) -> None:
         """Test hook: pause inside a stage so a test can kill the station there."""
@@ -105,6 +105,18 @@ class JobContext:
             marker = self.config.data_dir / f"paused-{where}"
             marker.write_text(self.job_id)
             time.sleep(float(os.environ.get("BURNER_PAUSE_SECONDS", "60")))
+
+
+def folder_gone_words(where: str, job_id: str) -> str:
+    return (f"The job folder was taken out of {where}/ while the job was running, so burner "
+            "stopped it there; nothing more was written or printed. Put the folder back in "
+            f"{where}/ and run: burner retry {one_line(job_id)}")
+
+
+def taken_over_words(owner: str) -> str:
+    return (f"Station {one_line(owner)} took this job over (burner adopt), so this station "
+            "stopped working on it; nothing more was written or printed here. Discs this "
+            "station made for it are listed in its history.")
 
 
 def lane_of(stage_name: str) -> str:

@@ -2,11 +2,12 @@
 
 The documented way to hand in a job is to build it in incoming/ and rename it into approved/.
 Not every exporter does: a copy tool, rsync or Explorer writing straight into approved/ may put
-job.json in first and the images after it, or take minutes over subfolders. So a folder is
-claimed only when its whole tree has been quiet for `[spool] quiet_seconds`: no file or folder
+job.json in first and the images after it, or take minutes over subfolders. So such a folder
+is claimed only when its whole tree has been quiet for `[spool] quiet_seconds`: no file or folder
 created, grown, touched or renamed, by the latest of every entry's mtime and ctime (a copy
 that keeps the source's mtimes still sets ctime; the top folder's mtime alone does not change
-while files go into subfolders). A job.json may also say what it expects,
+while files go into subfolders). A folder renamed in from incoming/ (seen by renames.py) and
+unchanged since is claimed at once. A job.json may also say what it expects,
 `"expect": {"files": N, "bytes": B}`: the counts must match before a claim; a folder that stays
 short of them (quiet for `[spool] incomplete_seconds`) is rejected, naming both counts.
 """
@@ -25,6 +26,7 @@ _MANIFEST_BYTES = 1 << 20
 # Files burner itself writes into a job folder (a retried job carries them back to approved/).
 _OWN_NAMES = {MANIFEST, "reason.txt", "result.json", "audit.xml"}
 _OWN_FOLDERS = {"prints"}
+_RENAME_SLACK = 0.1   # seconds: file times are a tick coarser than the clock
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,10 @@ class Readiness:
 
 def readiness(job_dir: Path, quiet_seconds: float,
               incomplete_seconds: float = INCOMPLETE_SECONDS,
-              now: float | None = None) -> Readiness:
-    """Whether to claim the job folder now, wait for it, or reject it as incomplete."""
+              now: float | None = None, renamed_at: float | None = None) -> Readiness:
+    """Whether to claim the job folder now, wait for it, or reject it as incomplete.
+    `renamed_at`: when it arrived by rename from incoming/ (renames.py); if nothing in it
+    changed since, it was complete before it came and need not be quiet for long."""
     now = time.time() if now is None else now
     try:
         tree = survey(job_dir)
@@ -98,7 +102,8 @@ def readiness(job_dir: Path, quiet_seconds: float,
     if not (job_dir / MANIFEST).is_file():
         # Still being copied, or handed in without one: after the grace, validate says so.
         return Readiness("claim" if idle > incomplete_seconds else "wait")
-    if idle < quiet_seconds:
+    arrived_whole = renamed_at is not None and tree.newest <= renamed_at + _RENAME_SLACK
+    if idle < quiet_seconds and not arrived_whole:
         return Readiness("wait")
     want = expected(job_dir)
     if want is None or want == (tree.files, tree.bytes):

@@ -73,6 +73,10 @@ class Spool:
                 return name, p
         return None
 
+    def places(self, job_id: str) -> list[str]:
+        """Every spool folder holding a job folder called `job_id`."""
+        return [name for name in FOLDERS if (self.root / name / job_id).is_dir()]
+
     def listing(self, where: str) -> list[Path]:
         """Job folders in `where`, oldest first; names starting with '.' are ignored."""
         base = self.root / where
@@ -100,8 +104,7 @@ class Spool:
     def elsewhere(self, job_id: str) -> list[str]:
         """The spool folders other than approved/ (and incoming/, a producer's) holding
         `job_id`: where a job of that name already is."""
-        return [name for name in FOLDERS if name not in ("approved", "incoming")
-                and (self.root / name / job_id).is_dir()]
+        return [name for name in self.places(job_id) if name not in ("approved", "incoming")]
 
     def reject_unclaimed(self, job_dir: Path, reason: str, tag: str = "") -> Path | None:
         """Move a job folder out of approved/ into rejected/ without claiming it; None when

@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS prints (
     at REAL NOT NULL,
     PRIMARY KEY (job_id, item)
 );
+CREATE TABLE IF NOT EXISTS volumes (
+    job_id TEXT NOT NULL,
+    volume INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (job_id, volume)
+);
 """
 
 
@@ -181,19 +187,34 @@ class StateDB:
                      (job_id, time.time(), stage, event, detail))
 
     def add_job(self, job_id: str, station: str) -> None:
-        """Start a fresh record for a claimed job (a job claimed again starts over)."""
+        """Start a fresh record for a claimed job: its stages run again from the start. The
+        copies and printouts recorded for it stay (a job queued again by `retry` makes only
+        what is missing); only `requeue(start_over=True)` lets go of them."""
         now = time.time()
         with self._tx() as c:
-            c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
-            c.execute("DELETE FROM prints WHERE job_id=?", (job_id,))
             c.execute(
                 "INSERT OR REPLACE INTO jobs (job_id, state, station, created, updated) "
                 "VALUES (?,?,?,?,?)", (job_id, JobState.ACTIVE, station, now, now))
             self._log(c, job_id, "claim", "claimed", station)
 
-    def requeue(self, job_id: str) -> None:
-        """A held or rejected job sent back to approved/: its next claim is not a duplicate."""
-        self.set_state(job_id, JobState.QUEUED, "queued again by an operator")
+    def requeue(self, job_id: str, start_over: bool = False) -> None:
+        """A held or rejected job sent back to approved/: its next claim is not a duplicate.
+        With `start_over` every copy and printout is made anew: the records of those made
+        before move into the job's history, where they stay."""
+        with self._tx() as c:
+            if start_over:
+                for r in c.execute("SELECT * FROM copies WHERE job_id=?", (job_id,)).fetchall():
+                    self._log(c, job_id, "write", "copy set aside (start over)",
+                              f"volume {r['volume']} copy {r['copy']} on {r['drive']}: "
+                              f"{r['medium']} sha256 {r['sha256']}")
+                for r in c.execute("SELECT * FROM prints WHERE job_id=?", (job_id,)).fetchall():
+                    self._log(c, job_id, "print", "printout set aside (start over)",
+                              f"{r['item']} {r['state']}: {r['path']}")
+                for table in ("copies", "prints", "volumes"):
+                    c.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
+            c.execute("UPDATE jobs SET state=?, reason=?, updated=? WHERE job_id=?",
+                      (JobState.QUEUED, "queued again by an operator", time.time(), job_id))
+            self._log(c, job_id, "", "queued", "start over" if start_over else "")
 
     def get(self, job_id: str) -> JobRow | None:
         row = self._conn.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
@@ -242,17 +263,6 @@ class StateDB:
 
         self._write(do)
 
-    def reset(self, job_id: str) -> None:
-        """Forget progress so the job runs again from the start (retry of a held job)."""
-        with self._tx() as c:
-            c.execute("UPDATE jobs SET state=?, stage='', stages_done='[]', attempts=0, "
-                      "not_before=0, reason='', cancel_requested=0, media='', updated=? "
-                      "WHERE job_id=?",
-                      (JobState.ACTIVE, time.time(), job_id))
-            c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
-            c.execute("DELETE FROM prints WHERE job_id=?", (job_id,))
-            self._log(c, job_id, "", "reset")
-
     def resume(self, job_id: str) -> None:
         """Take a held job up again where it stopped: finished stages and copies stay."""
         with self._tx() as c:
@@ -278,6 +288,16 @@ class StateDB:
             c.execute("INSERT OR REPLACE INTO copies VALUES (?,?,?,?,?,?,?)",
                       (job_id, volume, copy, drive, medium, sha256, time.time()))
             self._log(c, job_id, "write", "copy verified", f"volume {volume} copy {copy}")
+
+    def record_volumes(self, job_id: str, contents: dict[int, str]) -> None:
+        """What each volume holds (write.contents_of), kept beside the copies made of it."""
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO volumes VALUES (?,?,?)",
+                          [(job_id, v, content) for v, content in contents.items()])
+
+    def volume_contents(self, job_id: str) -> dict[int, str]:
+        return {r["volume"]: r["content"] for r in self._conn.execute(
+            "SELECT volume, content FROM volumes WHERE job_id=?", (job_id,))}
 
     def copies(self, job_id: str) -> list[sqlite3.Row]:
         return list(self._conn.execute(

@@ -13,8 +13,15 @@ from burner import heartbeat, retention
 from burner.config import Config
 from burner.errors import BurnerError
 from burner.media.writers import IMAGES
-from burner.pipeline import JobContext, next_stage, run_job
+from burner.pipeline import (
+    JobContext,
+    folder_gone_words,
+    next_stage,
+    run_job,
+    taken_over_words,
+)
 from burner.readiness import readiness
+from burner.renames import RenameWatch
 from burner.spool import Spool, write_owner
 from burner.state import JobState, StateDB
 from burner.untrusted import one_line
@@ -42,6 +49,7 @@ def lanes(config: Config) -> list[Lane]:
     out.append(Lane(IMAGES, "device", frozenset({"iso"}), IMAGES, catch_all=True))
     return out
 _FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
+_FINAL_FOLDER = {state: folder for folder, state in _FINAL.items()}
 
 
 class Station:
@@ -59,6 +67,7 @@ class Station:
         self._backoff: dict[str, tuple[float, int]] = {}   # job: (not before, failures)
         self.left_waiting = False
         self._busy_lock = threading.Lock()
+        self.renames: RenameWatch | None = None    # while serving: jobs renamed in whole
 
     def context(self, job_id: str, db: StateDB | None = None) -> JobContext:
         return JobContext.for_spool(self.config, self.spool, db or self.db, job_id)
@@ -83,10 +92,7 @@ class Station:
                 "made. Nothing was done. After checking, run: burner recover "
                 "--accept-lost-state (discs found in media/ are read back and kept, never "
                 "burned again).")
-        for row in self.db.jobs((JobState.ACTIVE, JobState.WAITING)):
-            found = self.spool.locate(row.job_id)
-            if found and found[0] in _FINAL:
-                self.db.set_state(row.job_id, _FINAL[found[0]], row.reason)
+        self._agree_with_folders()
         for job_dir in self.spool.listing("active"):
             row = self.db.get(job_dir.name)
             if row is not None and row.state != JobState.QUEUED:
@@ -98,6 +104,51 @@ class Station:
                 log.info("adopting job %s found in active/", job_dir.name)
                 write_owner(job_dir, self.config.station_id, self.db.generation)
                 self.db.add_job(job_dir.name, self.config.station_id)
+
+    def _agree_with_folders(self) -> None:
+        """Repair every disagreement between a job's folder and its record, in the direction
+        DESIGN.md section 2 sets: the folder decides where the job is, the database which
+        copies exist (README, "When the folders and the database disagree")."""
+        station = self.config.station_id
+        for row in self.db.jobs():
+            places = [p for p in self.spool.places(row.job_id) if p != "incoming"]
+            # Its own folder is the one in active/ or a final one; a folder of that name in
+            # approved/ beside it is another release, refused at claim as a duplicate.
+            where = next((p for p in ("active", *_FINAL, "pending", "approved")
+                          if p in places), None)
+            running = row.state in (JobState.ACTIVE, JobState.WAITING)
+            if where in _FINAL and row.state != _FINAL[where] and \
+                    (running or row.state == JobState.QUEUED):
+                # The move was made, the record of it not (a crash in between).
+                self.db.set_state(row.job_id, _FINAL[where], row.reason)
+            elif where is None and running:
+                self.db.set_state(row.job_id, JobState.HELD,
+                                  folder_gone_words("active", row.job_id))
+            elif where in ("pending", "approved") and running:
+                # Put back into the queue by hand: claimed again later, its copies kept.
+                self.db.note(row.job_id, "recover", "folder in " + where,
+                             "the job folder was back in " + where + "/; queued again")
+                self.db.requeue(row.job_id)
+            elif where == "active":
+                owner = self.spool.owner(self.spool.path("active", row.job_id))
+                if running and owner not in (None, station):
+                    self.db.set_state(row.job_id, JobState.HELD, taken_over_words(owner))
+                elif row.state in (JobState.DONE, JobState.REJECTED) and owner in (None, station):
+                    # Finished here, folder back in active/: nothing is left to run, so it
+                    # goes back to where it ended rather than wait there for ever.
+                    self._finish_move(row.job_id, _FINAL_FOLDER[row.state], row.reason)
+
+    def _finish_move(self, job_id: str, dest: str, reason: str) -> None:
+        try:
+            self.spool.move(job_id, "active", dest,
+                            reason or None if dest != "done" else None)
+        except (OSError, BurnerError) as exc:
+            log.warning("job %s: finished, but its folder in active/ could not go back to "
+                        "%s/: %s", one_line(job_id), dest, one_line(exc))
+            return
+        self.db.note(job_id, "recover", "moved", f"folder back from active/ to {dest}/")
+        log.info("job %s: finished; its folder went back from active/ to %s/",
+                 one_line(job_id), dest)
 
     def claim_all(self, db: StateDB | None = None) -> list[str]:
         """Claim every ready job in approved/, oldest first."""
@@ -112,7 +163,9 @@ class Station:
                 self.left_waiting = True
                 break
             ready = readiness(job_dir, self.config.quiet_seconds,
-                              self.config.incomplete_seconds)
+                              self.config.incomplete_seconds,
+                              renamed_at=self.renames.arrived_at(job_dir)
+                              if self.renames else None)
             if ready.verdict == "wait" and (job_dir / "job.json").is_file():
                 self.left_waiting = True
             if ready.verdict == "reject":
@@ -246,6 +299,8 @@ class Station:
         look = threading.Event()   # set by watchdog events and by the periodic rescan
         watcher = SpoolWatcher(self.spool.folder("approved"), look)
         watcher.start()
+        renames = RenameWatch(self.spool.folder("incoming"), self.spool.folder("approved"), look)
+        self.renames = renames if renames.start() else None
         threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, look),
                                     name=f"lane-{lane.name}", daemon=True)
                    for lane in self.lanes]
@@ -262,6 +317,8 @@ class Station:
         finally:
             beater.stop()
             watcher.stop()
+            renames.stop()
+            self.renames = None
             stop.set()
             for t in threads:
                 t.join(timeout=5)

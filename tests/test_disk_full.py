@@ -147,3 +147,23 @@ def test_a_drive_in_a_read_only_folder_is_named_not_called_too_small(
         assert "too small" not in reason
     finally:
         subprocess.run(["umount", "-l", str(drives)], check=False)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_full_disk_at_start_is_said_in_words(small_disk: Path, fresh: bool) -> None:
+    """`burner run` on a disk with no room at all: a fresh station cannot make its folders
+    and database, an existing one cannot open its database for writing; both say so."""
+    station = new_station(small_disk / "station")
+    if not fresh:
+        station.add_job("F1")
+        assert station.cli("status").returncode == 0       # folders and database made
+        (station.db_path.parent / "burner.sqlite.reserve").unlink(missing_ok=True)
+    _fill(small_disk, leave_mb=0)
+    proc = station.cli("run", "--once")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"the disk holding {station.data_dir}" in proc.stderr, proc.stderr
+    assert "is full. Free some space" in proc.stderr
+    if not fresh:
+        assert station.where("F1") in (["approved"], ["active"])

@@ -116,3 +116,14 @@ def test_bad_logging_level_is_a_plain_configuration_error(tmp_path):
     proc = _build(tmp_path, job, '[logging]\nlevel = "loud"\n')
     assert proc.returncode == 2
     assert "[logging] level must be debug, info or warning" in proc.stderr
+
+
+def test_a_log_file_on_a_full_disk_is_said_once_in_words(root_logging, capsys) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    logs.setup_file(Path("/dev/full"), logging.INFO)
+    log = logging.getLogger("burner.test")
+    for n in range(5):
+        log.warning("record %d", n)
+    err = capsys.readouterr().err
+    assert err.count("cannot write the log file /dev/full (No space left on device)") == 1, err
+    assert "Traceback" not in err and "Logging error" not in err

@@ -81,26 +81,64 @@ def test_recover_needs_its_flag_and_says_when_there_is_nothing(station) -> None:
     assert ok.returncode == 0 and "nothing to recover" in ok.stdout
 
 
-def test_retry_after_a_lost_work_tree_does_not_burn_made_copies_unasked(tmp_path: Path) -> None:
-    """Copy 1 burned, copy 2 failed, then the work tree was lost: retry would make copy 1
-    again, so it refuses and says how to start over on purpose."""
+def _held_after_one_copy(tmp_path: Path, job: str):
+    """Copy 1 of 2 burned and verified, copy 2 failed: the job is held; then its work tree
+    (the disc image with it) is lost."""
     import shutil
 
     station, real = faulty_station(tmp_path)
     burns = tmp_path / "burns"
-    station.add_job("W1", copies=2)
+    station.add_job(job, copies=2)
     proc = station.cli("run", "--once", FAKE_XORRISO_FAULT="write_error", REAL_XORRISO=real,
                        FAKE_XORRISO_GOOD_BURNS="1", FAKE_XORRISO_COUNTER=str(burns))
-    assert proc.returncode == 0 and station.where("W1") == ["held"]
-    shutil.rmtree(station.data_dir / "work" / "W1")
-    refused = station.cli("retry", "W1")
-    assert refused.returncode == 2
-    assert "already has 1 verified cop(ies), but its disc images are gone" in refused.stderr
-    assert "burner retry W1 --start-over" in refused.stderr
-    assert station.where("W1") == ["held"]
-    assert (station.folder("held") / "W1" / "reason.txt").is_file(), "left as it was"
+    assert proc.returncode == 0 and station.where(job) == ["held"]
+    assert burns.read_text().strip() == "1"
+    shutil.rmtree(station.data_dir / "work" / job)
+    return station, real, burns
 
-    again = station.cli("retry", "W1", "--start-over")
-    assert again.returncode == 0 and "queued again" in again.stdout
-    assert station.cli("run", "--once", REAL_XORRISO=real).returncode == 0
+
+def _run_counted(station, real: str, burns: Path):
+    return station.cli("run", "--once", REAL_XORRISO=real, FAKE_XORRISO_GOOD_BURNS="1000",
+                       FAKE_XORRISO_COUNTER=str(burns))
+
+
+def test_retry_after_a_lost_work_tree_makes_only_the_missing_copy(tmp_path: Path) -> None:
+    station, real, burns = _held_after_one_copy(tmp_path, "W1")
+    first = station.media / "W1" / "disc1-copy1.iso"
+    before = first.read_bytes()
+    again = station.cli("retry", "W1")
+    assert again.returncode == 0, again.stderr
+    assert "queued again; its 1 verified copy made already count" in again.stdout
+    assert _run_counted(station, real, burns).returncode == 0
     assert station.where("W1") == ["done"]
+    assert burns.read_text().strip() == "2", "copy 1 was not burned again"
+    assert first.read_bytes() == before
+    result = json.loads((station.folder("done") / "W1" / "result.json").read_text())
+    assert sorted((c["volume"], c["copy"]) for c in result["copies"]) == [(1, 1), (1, 2)]
+
+
+def test_start_over_makes_every_copy_and_keeps_the_old_ones_in_history(tmp_path: Path) -> None:
+    station, real, burns = _held_after_one_copy(tmp_path, "W2")
+    again = station.cli("retry", "W2", "--start-over")
+    assert again.returncode == 0 and again.stdout.strip() == "W2: queued again"
+    assert _run_counted(station, real, burns).returncode == 0
+    assert station.where("W2") == ["done"]
+    assert burns.read_text().strip() == "3", "both copies were made anew"
+    aside = station.query("SELECT detail FROM history WHERE job_id='W2' "
+                          "AND event='copy set aside (start over)'")
+    assert len(aside) == 1 and "volume 1 copy 1" in aside[0][0]
+
+
+def test_copies_of_an_earlier_build_with_other_objects_hold_the_job(tmp_path: Path) -> None:
+    """Between the lost work tree and the retry an image left the job folder: the copy made
+    before holds other objects than the rebuilt disc would, so nothing more is burned."""
+    station, real, burns = _held_after_one_copy(tmp_path, "W3")
+    folder = station.folder("held") / "W3"
+    next(iter(sorted((folder / "dicom").rglob("*.dcm")))).unlink()
+    assert station.cli("retry", "W3").returncode == 0
+    assert _run_counted(station, real, burns).returncode == 0
+    assert station.where("W3") == ["held"]
+    assert burns.read_text().strip() == "1", "nothing more was burned"
+    reason = (station.folder("held") / "W3" / "reason.txt").read_text()
+    assert "cannot be shown to hold the same images" in reason
+    assert "disc 1 copy 1" in reason and "burner retry W3 --start-over" in reason

@@ -152,3 +152,73 @@ def test_a_complete_copy_with_matching_counts_runs(station: StationDir) -> None:
     os.rename(job, station.folder("approved") / "E2")
     assert station.cli("run", "--once").returncode == 0
     assert station.where("E2") == ["done"]
+
+
+def _wait_for(check, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_rename_watch_tells_a_rename_from_incoming_from_a_copy(tmp_path: Path) -> None:
+    from burner.renames import RenameWatch
+
+    incoming, approved, elsewhere = (tmp_path / n for n in ("incoming", "approved", "other"))
+    for folder in (incoming, approved, elsewhere):
+        folder.mkdir()
+    wake = threading.Event()
+    watch = RenameWatch(incoming, approved, wake)
+    assert watch.start()
+    try:
+        (incoming / "R1").mkdir()
+        (incoming / "R1" / "job.json").write_text("{}")
+        os.rename(incoming / "R1", approved / "R1")
+        assert _wait_for(lambda: watch.arrived_at(approved / "R1") is not None)
+        assert wake.is_set()
+        (elsewhere / "R2").mkdir()                  # renamed in from another folder
+        os.rename(elsewhere / "R2", approved / "R2")
+        shutil.copytree(approved / "R1", approved / "R3")     # copied in
+        time.sleep(0.3)
+        assert watch.arrived_at(approved / "R2") is None
+        assert watch.arrived_at(approved / "R3") is None
+        # The folder of that name replaced by another one: not the one that arrived.
+        os.rename(approved / "R1", elsewhere / "R1")
+        shutil.copytree(elsewhere / "R1", approved / "R1")
+        assert watch.arrived_at(approved / "R1") is None
+    finally:
+        watch.stop()
+
+
+def test_a_renamed_folder_is_ready_at_once_unless_it_changed_after(tmp_path: Path) -> None:
+    job = tmp_path / "J1"
+    job.mkdir()
+    (job / "job.json").write_text("{}")
+    (job / "a.dcm").write_bytes(b"x")
+    now = time.time() + 0.001
+    assert readiness(job, 30, now=now).verdict == "wait"
+    assert readiness(job, 30, now=now, renamed_at=now).verdict == "claim"
+    time.sleep(0.3)
+    (job / "b.dcm").write_bytes(b"late")        # written after it arrived
+    assert readiness(job, 30, renamed_at=now).verdict == "wait"
+
+
+def test_the_service_claims_a_job_renamed_in_without_waiting_the_quiet_time(
+        tmp_path: Path) -> None:
+    """quiet_seconds is 60: a job renamed from incoming/ runs at once, while one copied
+    straight into approved/ is still waiting."""
+    station = new_station(tmp_path / "station", rescan_seconds=0.3, quiet_seconds=60)
+    log = tmp_path / "service.log"
+    _job(station.folder("incoming") / "Q1")
+    _job(tmp_path / "export" / "Q2")
+    proc = serve(station, log)
+    try:
+        time.sleep(1.5)                                  # serving: folders made, watching
+        os.rename(station.folder("incoming") / "Q1", station.folder("approved") / "Q1")
+        shutil.copytree(tmp_path / "export" / "Q2", station.folder("approved") / "Q2")
+        assert _wait_for(lambda: station.where("Q1") == ["done"], 60), log.read_text()
+        assert station.where("Q2") == ["approved"], "a copy still waits for quiet"
+    finally:
+        stop(proc)

@@ -245,6 +245,22 @@ def test_a_device_writer_checks_the_device_before_writing(fake: FakeSys) -> None
         auto.write_copy(Path("/nonexistent.img"), 50 * MB, "0" * 64, "X")
 
 
+def test_the_stick_auto_picks_is_locked_while_it_is_written(fake: FakeSys) -> None:
+    """Two stations with "auto" and one stick: the second waits (DeviceBusy), it never
+    writes the stick the first is writing."""
+    from burner.errors import DeviceBusy
+    from burner.locks import device_lock
+
+    fake.disk("sdb")
+    (fake.dev / "sdb").write_bytes(b"")
+    auto = UsbWriter("usb0", "auto", sysfs=fake.sysfs, dev=fake.dev, mounts=fake.mounts)
+    with device_lock(str(fake.dev / "sdb"), "usb0", "other-station"), \
+            pytest.raises(DeviceBusy, match="being written by another burner process"):
+        auto.write_copy(Path("/nonexistent.img"), 50 * MB, "0" * 64, "X")
+    with pytest.raises(NoStick, match="is not a disk"):    # free again: it goes on
+        auto.write_copy(Path("/nonexistent.img"), 50 * MB, "0" * 64, "X")
+
+
 # --- the FAT32 image ------------------------------------------------------------------------
 
 def tools() -> None:

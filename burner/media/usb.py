@@ -7,6 +7,7 @@ stick's size, and the same write, read-back and verify code runs on it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from burner.errors import DeviceError, MediaMismatch
+from burner.locks import device_lock
 from burner.media.checksums import sha256_file
 from burner.media.fat import build_fat32_image
 from burner.media.writers import Writer
@@ -470,10 +472,15 @@ class UsbWriter(Writer):
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
                    after_burn: Callable[[], None] | None = None) -> str:
         target = self._target(size)
-        self._write(Path(image), size, target)
-        if after_burn:
-            after_burn()
-        self._read_back(size, sha256, target)
+        # The write stage locks a configured device; the stick "auto" found is locked here,
+        # from the write to the read-back, so two stations never take the same stick.
+        held = device_lock(str(target.path), self.name, "") if self.device == "auto" else \
+            contextlib.nullcontext()
+        with held:
+            self._write(Path(image), size, target)
+            if after_burn:
+                after_burn()
+            self._read_back(size, sha256, target)
         if target.device is not None:
             self._power_off(target.device)
         return str(target.path)

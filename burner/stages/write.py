@@ -1,10 +1,17 @@
 """write: N verified copies of every volume. Each copy is burned, read back and compared with
-the image before it counts; copies already recorded are never burned again."""
+the image before it counts; copies already recorded are never burned again.
+
+A job queued again after its disc images were lost is prepared anew; its new images differ
+from the old ones byte for byte (the time of the rewrite is recorded in each object), so a copy
+made before counts only if its volume holds the same objects as the rebuilt one
+(`contents_of`); otherwise the job is held rather than left with discs of two kinds."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
+from burner.errors import JobHeld
 from burner.locks import device_lock
 from burner.media.writers import writer_for
 
@@ -16,11 +23,46 @@ LANE = "device"
 RESUMABLE = True   # progress is per copy, in the database: a restart burns only what is missing
 
 
+def contents_of(ctx: JobContext) -> dict[int, str]:
+    """Per volume, a digest of what it holds: the medium, the volume count and its objects
+    (by SOP Instance UID; a report by the file it was made from, as its UID is new each time)."""
+    plan = ctx.load("plan")
+    gathered = ctx.load("gather")
+    made = {r.sop_instance: f"report:{r.rel}" for r in gathered.reports}
+    out = {}
+    for index, members in enumerate(plan.volumes, 1):
+        names = sorted(made.get(gathered.instances[i].sop_instance,
+                                gathered.instances[i].sop_instance) for i in members)
+        text = "\n".join([plan.media, str(len(plan.volumes)), *names])
+        out[index] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return out
+
+
+def check_earlier_copies(ctx: JobContext, images: list, contents: dict[int, str]) -> None:
+    """JobHeld when copies recorded from an earlier build of the job hold other objects than
+    the discs this build would make."""
+    digests = {image.index: image.sha256 for image in images}
+    known = ctx.db.volume_contents(ctx.job_id)
+    stale = sorted({(r["volume"], r["copy"]) for r in ctx.db.copies(ctx.job_id)
+                    if r["sha256"] != digests.get(r["volume"])
+                    and (r["volume"] not in contents
+                         or known.get(r["volume"]) != contents[r["volume"]])})
+    if stale:
+        raise JobHeld(
+            "Discs were made for this job before, from an earlier build that cannot be shown "
+            "to hold the same images as the discs it would make now, so no more were made. "
+            "To make every copy anew: burner retry " + ctx.job_id + " --start-over",
+            [f"disc {v} copy {c}" for v, c in stale])
+
+
 def run(ctx: JobContext) -> None:
     manifest = ctx.load("validate")
     plan = ctx.load("plan")
     images = ctx.load("master")
     writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer)
+    contents = contents_of(ctx)
+    check_earlier_copies(ctx, images, contents)
+    ctx.db.record_volumes(ctx.job_id, contents)
     have = {(r["volume"], r["copy"]) for r in ctx.db.copies(ctx.job_id)}
     for image in images:
         for copy in range(1, manifest.media_copies + 1):
