@@ -2,7 +2,11 @@
 either station at random every few seconds (restarted at once, as systemd would). Afterwards
 every job must be done exactly once with exactly its copies, and none stranded.
 
-    .venv/bin/python bench/soak.py [--jobs 200] [--kill-min 5] [--kill-max 20] [--keep DIR]
+    .venv/bin/python bench/soak.py [--jobs 200] [--slices 2] [--kill-min 5] [--kill-max 20]
+                                   [--keep DIR]
+
+Larger jobs (--slices 200) make the burns long enough for kills to land during them; the
+summary counts the kills that found a burn (an xorriso child) running.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ BURNER = str(Path(sys.executable).with_name("burner"))
 PATIENT = synth.Patient(id="SOAK0001", name="SOAK^TEST", birth_date="19800101", sex="O")
 
 
-def make_job(folder: Path) -> None:
-    paths = synth.make_ct_study(folder / "dicom", PATIENT, slices=2, rows=64, cols=64,
+def make_job(folder: Path, slices: int = 2) -> None:
+    size = 64 if slices <= 8 else 256
+    paths = synth.make_ct_study(folder / "dicom", PATIENT, slices=slices, rows=size, cols=size,
                                 accession="SOAK")
     uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID)
     manifest = {"version": 1, "job_id": folder.name,
@@ -63,6 +68,22 @@ def start(cfg: Path, log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+def burning(pid: int) -> bool:
+    """Is an xorriso child of `pid` running (a burn or its read-back)?"""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and comm == "xorriso":
+            return True
+    return False
+
+
 def check(spool: Path, roots: list[Path], jobs: list[str]) -> dict:
     """Every job in done/ only, with one verified copy, burned by one station once."""
     problems = []
@@ -88,6 +109,7 @@ def check(spool: Path, roots: list[Path], jobs: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--slices", type=int, default=2)
     parser.add_argument("--kill-min", type=float, default=5.0)
     parser.add_argument("--kill-max", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=3600.0)
@@ -101,12 +123,12 @@ def main() -> None:
     cfgs = [config(r, f"soak{n}", spool) for n, r in enumerate(roots)]
     jobs = [f"SOAK{n:04d}" for n in range(args.jobs)]
     for job in jobs:
-        make_job(spool / "incoming" / job)
+        make_job(spool / "incoming" / job, args.slices)
         os.rename(spool / "incoming" / job, spool / "approved" / job)
     print(f"{len(jobs)} jobs queued in {spool}", flush=True)
     rng = random.Random(8)
     procs = [start(c, r / "station.log") for c, r in zip(cfgs, roots, strict=True)]
-    kills = 0
+    kills = mid_burn = 0
     began = time.monotonic()
     next_kill = began + rng.uniform(args.kill_min, args.kill_max)
     try:
@@ -116,6 +138,7 @@ def main() -> None:
                 break
             if time.monotonic() >= next_kill:
                 n = rng.randrange(2)
+                mid_burn += burning(procs[n].pid)
                 os.kill(procs[n].pid, signal.SIGKILL)
                 procs[n].wait()
                 kills += 1
@@ -138,7 +161,8 @@ def main() -> None:
                               "SELECT COUNT(*) FROM jobs WHERE state='done'"],
                              capture_output=True, text=True, check=False).stdout.strip()
         by_station[f"soak{n}"] = out
-    summary = {"jobs": len(jobs), "kills": kills, "seconds": round(elapsed, 1),
+    summary = {"jobs": len(jobs), "slices": args.slices, "kills": kills,
+               "kills_during_a_burn": mid_burn, "seconds": round(elapsed, 1),
                "jobs_per_minute": round(len(jobs) / elapsed * 60, 1),
                "done_by_station": by_station, **report}
     print(json.dumps(summary, indent=2))
