@@ -78,14 +78,14 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
         return outcome
     finally:
         db.close()
-    manifest = ctx.load("validate")
-    plan = ctx.load("plan")
-    gathered = ctx.load("gather")
-    staged = ctx.load("stage")
+    manifest = ctx.record.manifest
+    plan = ctx.record.plan
+    gathered = ctx.record.gathered
+    staged = ctx.record.staged
     outcome.job_id = manifest.job_id
-    outcome.problems = [one_line(f"{r}: {w}") for r, w in gathered.refused + staged["refused"]]
+    outcome.problems = [one_line(f"{r}: {w}") for r, w in gathered.refused + staged.refused]
     sheet = sheet_for(ctx)    # while the staged trees are still where the stages left them
-    for vol, image in zip(staged["volumes"], ctx.load("master"), strict=True):
+    for vol, image in zip(staged.volumes, ctx.record.images, strict=True):
         tree = out_dir / f"vol{vol.index}"
         iso_path = out_dir / f"vol{vol.index}{image.path.suffix}"
         for src, dest in ((vol.tree, tree), (image.path, iso_path)):

@@ -331,11 +331,17 @@ def _resumable(app: App, job_id: str) -> bool:
 
     with app.db() as db:
         row = db.get(job_id)
+    from burner.record import JobRecord, StaleRecord
+
     prepared = [s.NAME for s in STAGES if s.LANE == "prepare"]
-    images = app.config.work_dir / job_id / "master"
-    return (row is not None and row.state == JobState.HELD
-            and all(name in row.stages_done for name in prepared)
-            and (images / "result.pkl").is_file() and any(images.glob("*.iso")))
+    if row is None or row.state != JobState.HELD or \
+            not all(name in row.stages_done for name in prepared):
+        return False
+    try:     # the images master made (ISO or USB) are all still there
+        images = JobRecord(app.config.work_dir / job_id).images
+    except StaleRecord:
+        return False
+    return all(image.path.is_file() for image in images)
 
 
 def _kept_words(kept: int) -> str:

@@ -9,10 +9,10 @@ ideographic and phonetic forms too where both sides have them.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from burner.dicom.names import fold, same_name
 
 if TYPE_CHECKING:
     from burner.config import Config
@@ -35,7 +35,7 @@ class Approved:
         """Every spelling of the expected issuer, folded; empty when none is expected."""
         if not self.issuer:
             return frozenset()
-        return frozenset(_fold(v) for v in {self.issuer, *self.issuer_aliases})
+        return frozenset(fold(v) for v in {self.issuer, *self.issuer_aliases})
 
 
 @dataclass(frozen=True)
@@ -51,48 +51,6 @@ class Found:
     study_uid: str = ""
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", text).strip().upper()
-
-
-def name_groups(name: object) -> list[list[str]]:
-    """A person name's alphabetic, ideographic and phonetic groups, each as folded parts."""
-    out = []
-    for group in (str(name or "").split("=") + ["", ""])[:3]:
-        parts = [_fold(p) for p in group.split("^")]
-        while parts and not parts[-1]:
-            parts.pop()
-        out.append(parts)
-    return out
-
-
-def name_parts(name: object) -> list[str]:
-    """The alphabetic name's components after normalising case, spacing, accents, '^'."""
-    return name_groups(name)[0]
-
-
-def _same_parts(pa: list[str], pb: list[str]) -> bool:
-    for i in range(max(len(pa), len(pb))):
-        x = pa[i] if i < len(pa) else ""
-        y = pb[i] if i < len(pb) else ""
-        if i < 2 and x != y:
-            return False
-        if i >= 2 and x and y and x != y:
-            return False
-    return True
-
-
-def same_name(a: object, b: object) -> bool:
-    """Family and given names must match (further components only where both have them);
-    the ideographic and phonetic groups must match where both names have them."""
-    ga, gb = name_groups(a), name_groups(b)
-    if not ga[0] or not gb[0] or not _same_parts(ga[0], gb[0]):
-        return False
-    return all(not x or not y or _same_parts(x, y) for x, y in zip(ga[1:], gb[1:], strict=True))
-
-
 def mismatches(found: Found, approved: Approved, studies: set[str] | None = None) -> list[str]:
     """Why an object carrying `found` is not the approved patient, in plain words."""
     out = []
@@ -102,7 +60,7 @@ def mismatches(found: Found, approved: Approved, studies: set[str] | None = None
     named = [v for v in (found.issuer, *found.issuer_ids) if v.strip()]
     if named and not expected:
         out.append("an issuer of the patient ID, but the release and the site name none")
-    elif any(_fold(v) not in expected for v in named):
+    elif any(fold(v) not in expected for v in named):
         out.append("a different issuer of the patient ID")
     elif not named and expected and not approved.issuer_is_site:
         out.append("no issuer of the patient ID, but the release names another issuer "
@@ -127,4 +85,4 @@ def approved_from(manifest: Manifest, config: Config) -> Approved:
                     issuer=issuer, sex=manifest.patient_sex or None,
                     issuer_aliases=frozenset(aliases),
                     issuer_is_site=bool(site) and issuer is not None
-                    and _fold(issuer) == _fold(site))
+                    and fold(issuer) == fold(site))

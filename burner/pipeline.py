@@ -9,26 +9,19 @@ interrupted is redone from scratch; a finished stage is recorded in the database
 from __future__ import annotations
 
 import logging
-import os
-import pickle
 import shutil
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any
 
-from burner.config import Config
+from burner.context import JobContext
 from burner.diskspace import DiskFull, check_room, free_bytes, full_words, is_disk_full, need_for
 from burner.errors import (
     DeviceBusy,
     DeviceError,
-    JobCancelled,
     JobFolderGone,
     JobHeld,
     JobRejected,
 )
-from burner.spool import Spool, write_atomic
 from burner.stages import (
     done,
     gather,
@@ -41,7 +34,7 @@ from burner.stages import (
     verify,
     write,
 )
-from burner.state import JobState, StateDB
+from burner.state import JobState
 from burner.untrusted import lines, one_line
 
 log = logging.getLogger("burner.pipeline")
@@ -49,74 +42,6 @@ log = logging.getLogger("burner.pipeline")
 # The order of the pipeline. "prepare" stages run while the drive burns another job.
 STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify,
                             printout, done]
-
-
-@dataclass
-class JobContext:
-    """What a stage may use: the job's folder, its work folder and the station's services."""
-
-    config: Config
-    spool: Spool
-    db: StateDB
-    job_id: str
-    job_dir: Path
-    work: Path
-    stage_name: str = ""
-    writer: str | None = None    # the writer (drive name) of the lane running the job
-    writes: bool = True          # False for `burner build`: images only, nothing is written
-
-    @classmethod
-    def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:
-        """A job claimed into the spool's active/ folder."""
-        return cls(config, spool, db, job_id, spool.path("active", job_id),
-                   config.work_dir / job_id)
-
-    def out(self, stage_name: str | None = None) -> Path:
-        """The work folder of a stage (this one by default)."""
-        return self.work / (stage_name or self.stage_name)
-
-    def save(self, value: Any) -> None:
-        """Keep this stage's result durably for the stages after it."""
-        write_atomic(self.out() / "result.pkl", pickle.dumps(value, protocol=5))
-
-    def load(self, stage_name: str) -> Any:
-        with open(self.out(stage_name) / "result.pkl", "rb") as fp:
-            return pickle.load(fp)
-
-    def check_cancel(self) -> None:
-        row = self.db.get(self.job_id)
-        if row is not None and row.cancel_requested:
-            raise JobCancelled("the job was cancelled by an operator")
-
-    def require_job_folder(self) -> None:
-        """JobFolderGone when the job's folder is no longer where the job runs from: no stage
-        may go on (or make the folder again) for a job someone took out of the spool."""
-        if not self.job_dir.is_dir():
-            raise JobFolderGone(folder_gone_words(self.job_dir.parent.name, self.job_id))
-        owner = self.spool.owner(self.job_dir) if self.writes else None
-        if owner not in (None, self.config.station_id):
-            # Another station took the job over (burner adopt) while this one was silent.
-            raise JobFolderGone(taken_over_words(owner))
-
-    def checkpoint(self, where: str) -> None:
-        """Test hook: pause inside a stage so a test can kill the station there."""
-        wanted = os.environ.get("BURNER_PAUSE_AT")
-        if wanted and wanted == where:
-            marker = self.config.data_dir / f"paused-{where}"
-            marker.write_text(self.job_id)
-            time.sleep(float(os.environ.get("BURNER_PAUSE_SECONDS", "60")))
-
-
-def folder_gone_words(where: str, job_id: str) -> str:
-    return (f"The job folder was taken out of {where}/ while the job was running, so burner "
-            "stopped it there; nothing more was written or printed. Put the folder back in "
-            f"{where}/ and run: burner retry {one_line(job_id)}")
-
-
-def taken_over_words(owner: str) -> str:
-    return (f"Station {one_line(owner)} took this job over (burner adopt), so this station "
-            "stopped working on it; nothing more was written or printed here. Discs this "
-            "station made for it are listed in its history.")
 
 
 def lane_of(stage_name: str) -> str:
@@ -134,11 +59,12 @@ def run_stage(ctx: JobContext, module: ModuleType) -> None:
     out = ctx.out()
     if out.exists() and not getattr(module, "RESUMABLE", False):
         shutil.rmtree(out)
+    ctx.record.forget(module.NAME)
     out.mkdir(parents=True, exist_ok=True)
     ctx.require_job_folder()
     if getattr(module, "NEEDS_ROOM", False):
         # Wait for room before writing, rather than fill the disk half-way.
-        check_room(ctx.work, need_for(ctx.load("plan").estimated_bytes))
+        check_room(ctx.work, need_for(ctx.record.plan.estimated_bytes))
     ctx.db.stage_started(ctx.job_id, module.NAME)
     log.info("job %s: %s", ctx.job_id, module.NAME)
     module.run(ctx)

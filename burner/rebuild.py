@@ -13,13 +13,13 @@ history says so.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 
 from burner.config import Config
 from burner.media import checksums
 from burner.pipeline import STAGES
+from burner.record import Image, JobRecord, StaleRecord
 from burner.spool import Spool, write_owner
 from burner.state import StateDB
 
@@ -34,17 +34,17 @@ class Rebuilt:
     unconfirmed: list[str] = field(default_factory=list)
 
 
-def _saved(config: Config, job_id: str, stage: str) -> object | None:
-    """A stage's saved result from the station's own work tree, if it is there and whole."""
+def _saved(config: Config, job_id: str, name: str) -> object | None:
+    """A result of the job record (`images`, `plan`) from the station's own work tree, if it
+    is there, whole and of this version."""
     try:
-        with open(config.work_dir / job_id / stage / "result.pkl", "rb") as fp:
-            return pickle.load(fp)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return getattr(JobRecord(config.work_dir / job_id), name)
+    except StaleRecord:
         return None
 
 
-def _images(config: Config, job_id: str) -> dict[int, object] | None:
-    saved = _saved(config, job_id, "master")
+def _images(config: Config, job_id: str) -> dict[int, Image] | None:
+    saved = _saved(config, job_id, "images")
     return {image.index: image for image in saved} if saved is not None else None
 
 

@@ -11,15 +11,10 @@ from dataclasses import dataclass
 
 from burner import heartbeat, retention
 from burner.config import Config
+from burner.context import JobContext, folder_gone_words, taken_over_words
 from burner.errors import BurnerError
 from burner.media.writers import IMAGES
-from burner.pipeline import (
-    JobContext,
-    folder_gone_words,
-    next_stage,
-    run_job,
-    taken_over_words,
-)
+from burner.pipeline import next_stage, run_job
 from burner.readiness import readiness
 from burner.renames import RenameWatch
 from burner.spool import Spool, write_owner

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from burner.config import load_config
+from burner.dicom.names import name_parts, same_name
 from burner.manifest import Manifest
-from burner.patient import Approved, Found, approved_from, mismatches, name_parts, same_name
+from burner.patient import Approved, Found, approved_from, mismatches
 
 APPROVED = Approved(name="DOE^JANE", patient_id="MRN1", birth_date="19700101")
 FOUND = Found(patient_id="MRN1", name="DOE^JANE", birth_date="19700101", study_uid="1.2.3")

@@ -10,11 +10,12 @@ import pytest
 from conftest import StationDir, make_job_folder
 
 from burner.config import DriveConfig, load_config
+from burner.context import JobContext
 from burner.errors import JobHeld
 from burner.media import iso
 from burner.media.kinds import CAPACITY, MB, check_image_fits, image_limit
 from burner.media.writers import ImageFolderWriter, OpticalWriter
-from burner.pipeline import STAGES, JobContext, run_stage
+from burner.pipeline import STAGES, run_stage
 from burner.spool import Spool
 from burner.stages import write
 from burner.state import StateDB
@@ -107,7 +108,7 @@ def test_the_write_stage_refuses_an_image_its_writer_cannot_hold(station: Statio
     """Defence in depth: after master, the image file grew and the station's drive now takes
     smaller discs (its settings changed): held at write, the drive file untouched."""
     ctx = _mastered(tmp_path, station.config)
-    (image,) = ctx.load("master")
+    (image,) = ctx.record.images
     with open(image.path, "r+b") as fp:
         fp.truncate(3 * MB)
     small_dvd(station, 2)

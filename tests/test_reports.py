@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import re
 import warnings
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from burner.errors import JobRejected
 from burner.manifest import ReportRef, validate_manifest
 from burner.media.checksums import LIST_NAME, parse_list
 from burner.media.medium import check_medium
+from burner.record import JobRecord, Staged
 
 TEXT_REPORT = ("CT CHEST\r\n\r\nFindings: no focal lesion. Reviewed with Dr. Müller.\r\n"
                "Impression:\tnormal study; Ærø Straße café.\r\n")
@@ -105,7 +105,7 @@ class Built:
     outcome: BuildOutcome
     tree: Path
     image: Path
-    staged: dict
+    staged: Staged
 
     def encapsulated(self) -> list[tuple[Path, Dataset]]:
         """The Encapsulated PDF files under DICOM/, in File ID order."""
@@ -127,8 +127,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     assert outcome.problems == [], outcome.summary()
     (volume,) = outcome.volumes
     assert volume["media"] == request.param
-    with open(base / "out" / ".work" / "stage" / "result.pkl", "rb") as fp:
-        staged = pickle.load(fp)
+    staged = JobRecord(base / "out" / ".work").staged
     return Built(manifest, pdf, outcome, Path(volume["tree"]), Path(volume["image"]), staged)
 
 
@@ -167,12 +166,12 @@ def test_reports_are_in_the_checksum_list(built: Built) -> None:
 
 def test_stage_result_lists_reports_per_volume(built: Built) -> None:
     """The stage's result names each volume's REPORTS/ files for the pages and printouts."""
-    (volume,) = built.staged["volumes"]
+    (volume,) = built.staged.volumes
     uid = study_uid_of(built.manifest)
     assert [(name, study) for name, _, study in volume.reports] == [
         ("REPORT1.PDF", uid), ("REPORT2.PDF", uid)]
     assert all(title.startswith("Radiology report") for _, title, _ in volume.reports)
-    (disc,) = built.staged["discs"]
+    (disc,) = built.staged.discs
     assert [r["name"] for r in disc["reports"]] == ["REPORTS/REPORT1.PDF", "REPORTS/REPORT2.PDF"]
 
 

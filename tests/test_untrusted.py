@@ -12,8 +12,9 @@ from conftest import StationDir
 
 from burner import synth
 from burner.config import load_config
+from burner.context import JobContext
 from burner.errors import DeviceError, JobHeld, JobRejected
-from burner.pipeline import JobContext, settle_failure
+from burner.pipeline import settle_failure
 from burner.spool import Spool
 from burner.state import StateDB
 from burner.untrusted import lines, one_line

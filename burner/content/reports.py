@@ -28,9 +28,9 @@ from burner.content.pdfsafe import MAX_BYTES, NotSafe, make_safe
 from burner.dicom.codes import code_item
 from burner.dicom.dicomdir import IMPLEMENTATION_UID
 from burner.dicom.headers import Instance
+from burner.dicom.names import same_name
 from burner.errors import JobHeld, JobRejected
 from burner.manifest import Manifest, ReportRef, resolve_inside
-from burner.stages.identity import same_name
 
 FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 BOLD_FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")

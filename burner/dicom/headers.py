@@ -87,6 +87,13 @@ class Instance:
     def get(self, keyword: str, default: object = "") -> object:
         return self.values.get(keyword, default)
 
+    def integer(self, keyword: str, default: int) -> int:
+        """An integer header value; `default` when it is missing, zero or not a number."""
+        try:
+            return int(str(self.get(keyword, default) or default).strip()) or default
+        except ValueError:
+            return default
+
     @property
     def study_uid(self) -> str:
         return str(self.values.get("StudyInstanceUID", ""))

@@ -13,7 +13,7 @@ from burner.dicom.headers import Instance
 from burner.manifest import resolve_inside
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 OPTICAL = ("cd", "dvd", "dvd-dl", "bd", "iso")
 CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
@@ -155,12 +155,12 @@ def _iso(value: object) -> str | None:
 
 def sheet_for(ctx: JobContext) -> Sheet:
     """The Sheet of the job in `ctx`, from its validate, plan and stage results."""
-    manifest = ctx.load("validate")
-    plan = ctx.load("plan")
-    staged = ctx.load("stage")
-    gathered = ctx.load("gather")
+    manifest = ctx.record.manifest
+    plan = ctx.record.plan
+    staged = ctx.record.staged
+    gathered = ctx.record.gathered
     institution = ctx.config.institution
-    volumes = staged["volumes"]
+    volumes = staged.volumes
     return Sheet(
         job_id=manifest.job_id,
         patient_name=display_name(manifest.patient_name),
@@ -169,7 +169,7 @@ def sheet_for(ctx: JobContext) -> Sheet:
         institution=institution.get("name", ""),
         address=institution.get("address", ""),
         phone=institution.get("phone", ""),
-        exams=_exams(gathered.instances, plan.volumes, {rel for rel, _ in staged["refused"]}),
+        exams=_exams(gathered.instances, plan.volumes, {rel for rel, _ in staged.refused}),
         volume_count=len(volumes),
         media=plan.media,
         web=_has_web([v.tree for v in volumes], bool(manifest.media_web)),

@@ -14,7 +14,7 @@ from burner.spool import write_atomic
 from burner.state import JobState
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "done"
 MOVES_JOB = True   # it moves the job folder from active/ to done/ itself
@@ -23,12 +23,12 @@ LANE = "device"
 
 def result(ctx: JobContext) -> dict:
     """The job's outcome as recorded in done/<job>/result.json."""
-    manifest = ctx.load("validate")
-    plan = ctx.load("plan")
-    staged = ctx.load("stage")
-    gathered = ctx.load("gather")
-    images = ctx.load("master")
-    refused = gathered.refused + staged["refused"]
+    manifest = ctx.record.manifest
+    plan = ctx.record.plan
+    staged = ctx.record.staged
+    gathered = ctx.record.gathered
+    images = ctx.record.images
+    refused = gathered.refused + staged.refused
     copies = [dict(r) for r in ctx.db.copies(ctx.job_id)]
     return {
         "job_id": ctx.job_id,
@@ -41,19 +41,19 @@ def result(ctx: JobContext) -> dict:
         "profile": plan.profile,
         "volumes": [{"index": i.index, "count": i.count, "bytes": i.bytes, "sha256": i.sha256,
                      "fileset_id": v.fileset_id, "files": v.files}
-                    for i, v in zip(images, staged["volumes"], strict=True)],
+                    for i, v in zip(images, staged.volumes, strict=True)],
         "copies": [{"volume": c["volume"], "copy": c["copy"], "drive": c["drive"],
                     "medium": c["medium"], "sha256": c["sha256"]} for c in copies],
-        "instances": sum(len(v) for v in plan.volumes) - len(staged["refused"]),
+        "instances": sum(len(v) for v in plan.volumes) - len(staged.refused),
         "problems": [f"{rel}: {why}" for rel, why in refused],
         **printing(ctx.db.prints(ctx.job_id)),
     }
 
 
 def run(ctx: JobContext) -> None:
-    manifest = ctx.load("validate")
+    manifest = ctx.record.manifest
     outcome = result(ctx)
-    gathered = ctx.load("gather")
+    gathered = ctx.record.gathered
     write_atomic(ctx.job_dir / "result.json",
                  json.dumps(outcome, indent=2).encode("utf-8"))
     studies = list(dict.fromkeys(i.study_uid for i in gathered.instances))

@@ -5,39 +5,23 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from burner.content.reports import MadeReport, make_reports, max_report_bytes
+from burner.content.reports import make_reports, max_report_bytes
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged, Limits
 from burner.errors import JobHeld
 from burner.manifest import Manifest, iter_job_files, resolve_inside, skipped_job_files
 from burner.patient import Approved, approved_from
+from burner.record import Gathered
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "gather"
 LANE = "prepare"
 _PARALLEL_FROM = 64   # below this many files a process pool costs more than it saves
-
-
-@dataclass
-class Gathered:
-    """The job's DICOM objects in input order (each with its canonical copy), the files left
-    out with the reason, and the damaged ones (which hold the job at the identity check).
-
-    The reports of job.json come last among the instances, as Encapsulated PDF objects;
-    `reports` says which report file each of them was made from.
-    """
-
-    instances: list[Instance] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    damaged: list[tuple[str, str]] = field(default_factory=list)
-    reports: list[MadeReport] = field(default_factory=list)
-    approved: Approved | None = None
 
 
 class ReadJob(NamedTuple):
@@ -94,7 +78,7 @@ def add_reports(ctx: JobContext, manifest: Manifest, gathered: Gathered,
 
 
 def run(ctx: JobContext) -> None:
-    manifest = ctx.load("validate")
+    manifest = ctx.record.manifest
     approved = approved_from(manifest, ctx.config)
     reports = {os.path.realpath(resolve_inside(ctx.job_dir, r.path)) for r in manifest.reports}
     objects = ctx.out() / "objects"

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 
 from burner.errors import JobHeld
 from burner.manifest import Manifest
-from burner.patient import mismatches, name_parts, same_name  # noqa: F401 - same_name re-exported
+from burner.patient import mismatches
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "identity"
 LANE = "prepare"
 
 
 def run(ctx: JobContext) -> None:
-    manifest: Manifest = ctx.load("validate")
-    gathered = ctx.load("gather")
+    manifest: Manifest = ctx.record.manifest
+    gathered = ctx.record.gathered
     approved = gathered.approved
     studies = {s.uid for s in manifest.studies}
     details = [f"{rel}: {why}" for rel, why in gathered.damaged]

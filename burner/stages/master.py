@@ -3,37 +3,27 @@ folders, an MBR + FAT32 image for USB sticks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.media import checksums, fat, iso
 from burner.media.kinds import check_image_fits
+from burner.record import Image
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "master"
 LANE = "prepare"
 NEEDS_ROOM = True   # the disk must hold the plan's estimate first (diskspace.py)
 
 
-@dataclass(frozen=True)
-class Image:
-    index: int
-    count: int
-    path: Path
-    bytes: int
-    sha256: str
-
-
 def run(ctx: JobContext) -> None:
-    staged = ctx.load("stage")
-    plan = ctx.load("plan")
+    staged = ctx.record.staged
+    plan = ctx.record.plan
     media = plan.media
-    limit = getattr(plan, "image_limit", None)    # None: a USB stick checks its own size
+    limit = plan.image_limit    # None: a USB stick checks its own size
     images = []
-    for vol in staged["volumes"]:
+    for vol in staged.volumes:
         if media == "usb":
             # PS3.12 Annex R: one FAT32 file-set in the first partition of an MBR stick.
             path = ctx.out() / f"vol{vol.index}.img"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from burner.dicom.headers import Instance
@@ -17,10 +16,11 @@ from burner.dicom.profiles import ALLOWED_SYNTAXES, DEFAULT_PROFILE, PROFILE_MED
 from burner.errors import JobHeld, JobRejected
 from burner.media.kinds import CAPACITY, MB, SECTOR, drive_capacity, image_limit
 from burner.media.writers import no_writer, takes
+from burner.record import Plan
 
 if TYPE_CHECKING:
     from burner.config import Config
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "plan"
 LANE = "prepare"
@@ -31,18 +31,6 @@ FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checks
 WEB_PER_IMAGE = 48 * 1024    # its IHE_PDI rendition (measured ~29 KB for a 512x512 CT) + page
 VIEWER_SHARE = 0.6           # viewer data: at most this share of the decoded pixel bytes
 VIEWER_FILES = 200 * 1024    # the viewer's own scripts, style sheet and index
-
-
-@dataclass(frozen=True)
-class Plan:
-    media: str
-    profile: str
-    volumes: list[list[int]]          # instance indexes in the gather result, per volume
-    estimated_bytes: list[int]
-    viewer: list[bool] | None = None  # per volume: VIEWER/ fits (None: all, an older plan)
-    # The largest image a volume may become: the medium's capacity the plan was made for.
-    # None: known only when writing (a USB stick found then checks itself), or an older plan.
-    image_limit: int | None = None
 
 
 def estimated_size(inst: Instance, profile: str) -> int:
@@ -56,22 +44,14 @@ def estimated_size(inst: Instance, profile: str) -> int:
     return inst.size + frames * samples * pixels * ((bits + 7) // 8)
 
 
-def count(inst: Instance, keyword: str, default: int) -> int:
-    """An integer header value; `default` when it is missing, zero or not a number."""
-    try:
-        return int(str(inst.get(keyword, default) or default).strip()) or default
-    except ValueError:
-        return default
-
-
 def viewer_size(inst: Instance) -> int:
     """Estimated bytes of an object's packed frames in VIEWER/DATA/ (whole sectors)."""
     if not inst.has_pixels:
         return 0
-    frames = max(1, count(inst, "NumberOfFrames", 1))
-    samples = count(inst, "SamplesPerPixel", 1)
-    bits = count(inst, "BitsAllocated", 16)
-    pixels = count(inst, "Rows", 0) * count(inst, "Columns", 0)
+    frames = max(1, inst.integer("NumberOfFrames", 1))
+    samples = inst.integer("SamplesPerPixel", 1)
+    bits = inst.integer("BitsAllocated", 16)
+    pixels = inst.integer("Rows", 0) * inst.integer("Columns", 0)
     packed = int(frames * samples * pixels * ((bits + 7) // 8) * VIEWER_SHARE)
     return frames * (-(-packed // frames // SECTOR) * SECTOR + FILE_OVERHEAD)
 
@@ -214,8 +194,8 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
 
 
 def run(ctx: JobContext) -> None:
-    manifest = ctx.load("validate")
-    gathered = ctx.load("gather")
+    manifest = ctx.record.manifest
+    gathered = ctx.record.gathered
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
                      writer_media(ctx.config), writer_capacities(ctx.config),
                      manifest.media_web, manifest.media_viewer)

@@ -17,7 +17,7 @@ from burner.printout.sheet import sheet_for
 from burner.state import PrintState
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "print"
 LANE = "device"

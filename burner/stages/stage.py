@@ -7,7 +7,6 @@ import datetime
 import os
 import shutil
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,30 +18,18 @@ from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.dicom.parse import fingerprint
 from burner.errors import JobHeld
 from burner.media import checksums
+from burner.record import Staged, StagedVolume
 from burner.viewer.write import write_viewer
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
-    from burner.stages.gather import Gathered
+    from burner.context import JobContext
+    from burner.record import Gathered
 
 NAME = "stage"
 LANE = "prepare"
 NEEDS_ROOM = True   # the disk must hold the plan's estimate first (diskspace.py)
 DESCRIPTOR = "README"   # the conformant File-set Descriptor (README.TXT cannot be a File ID)
 DISCSET = "DISCSET.TXT"
-
-
-@dataclass(frozen=True)
-class StagedVolume:
-    index: int
-    count: int
-    tree: Path
-    fileset_id: str
-    fileset_uid: str
-    profile: str
-    files: int
-    bytes: int
-    reports: list[tuple[str, str, str]] = field(default_factory=list)  # REPORTS/ name, title, study
 
 
 def _fmt_date(da: object) -> str:
@@ -123,7 +110,7 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
     (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT."""
     from burner.content import web  # here, not at the top: only this function needs it
 
-    manifest = ctx.load("validate")
+    manifest = ctx.record.manifest
     known = [(Path(r["name"]).name, r["title"], r["study_uid"])
              for r in discs[index - 1].get("reports", [])]
     studies = study_summaries(fs.entries)
@@ -185,7 +172,7 @@ def _stage_reports(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileS
     Encapsulated PDF copy is in DICOM/), add them to the volume's checksums and to its
     entry in `discs` ({"name": "REPORTS/...", "title", "study_uid"}) for the pages that link
     them. Returns (name in REPORTS/, title, study UID) per volume."""
-    made = getattr(gathered, "reports", [])
+    made = gathered.reports
     out = []
     for index, fs in enumerate(sets, 1):
         on_volume = {e.instance.sop_instance for e in fs.entries}
@@ -241,9 +228,9 @@ def _unchanged_inputs(gathered: Gathered) -> None:
 
 
 def run(ctx: JobContext) -> None:
-    gathered = ctx.load("gather")
-    plan = ctx.load("plan")
-    manifest = ctx.load("validate")
+    gathered = ctx.record.gathered
+    plan = ctx.record.plan
+    manifest = ctx.record.manifest
     _unchanged_inputs(gathered)
     count = len(plan.volumes)
     refused: list[tuple[str, str]] = []
@@ -271,8 +258,7 @@ def run(ctx: JobContext) -> None:
     for index, fs in enumerate(sets, 1):
         tree = ctx.out() / f"vol{index}"
         hashes = dict(fs.hashes)
-        fits = getattr(plan, "viewer", None)
-        viewer_fits = fits[index - 1] if fits else True
+        viewer_fits = plan.viewer[index - 1]
         if manifest.media_viewer and viewer_fits:
             for name in write_viewer(tree, fs.entries, _viewer_info(manifest, discs[index - 1])):
                 hashes[name] = checksums.sha256_file(tree / name)[0]
@@ -283,7 +269,7 @@ def run(ctx: JobContext) -> None:
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
                                     plan.profile, len(hashes) + 1, size, reports[index - 1]))
-    ctx.save({"volumes": volumes, "refused": refused, "discs": discs})
+    ctx.save(Staged(volumes, refused, discs))
 
 
 def _recheck(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],

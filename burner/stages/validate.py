@@ -8,7 +8,7 @@ from burner.errors import JobRejected
 from burner.manifest import load_manifest
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "validate"
 LANE = "prepare"

@@ -11,14 +11,14 @@ from burner.errors import MediaMismatch
 from burner.media.medium import check_medium
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "verify"
 LANE = "device"
 
 
 def run(ctx: JobContext) -> None:
-    images = {i.index: i for i in ctx.load("master")}
+    images = {i.index: i for i in ctx.record.images}
     reports = []
     for row in ctx.db.copies(ctx.job_id):
         image = images[row["volume"]]

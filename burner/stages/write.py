@@ -16,7 +16,7 @@ from burner.locks import device_lock
 from burner.media.writers import writer_for
 
 if TYPE_CHECKING:
-    from burner.pipeline import JobContext
+    from burner.context import JobContext
 
 NAME = "write"
 LANE = "device"
@@ -26,8 +26,8 @@ RESUMABLE = True   # progress is per copy, in the database: a restart burns only
 def contents_of(ctx: JobContext) -> dict[int, str]:
     """Per volume, a digest of what it holds: the medium, the volume count and its objects
     (by SOP Instance UID; a report by the file it was made from, as its UID is new each time)."""
-    plan = ctx.load("plan")
-    gathered = ctx.load("gather")
+    plan = ctx.record.plan
+    gathered = ctx.record.gathered
     made = {r.sop_instance: f"report:{r.rel}" for r in gathered.reports}
     out = {}
     for index, members in enumerate(plan.volumes, 1):
@@ -56,9 +56,9 @@ def check_earlier_copies(ctx: JobContext, images: list, contents: dict[int, str]
 
 
 def run(ctx: JobContext) -> None:
-    manifest = ctx.load("validate")
-    plan = ctx.load("plan")
-    images = ctx.load("master")
+    manifest = ctx.record.manifest
+    plan = ctx.record.plan
+    images = ctx.record.images
     writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer)
     contents = contents_of(ctx)
     check_earlier_copies(ctx, images, contents)

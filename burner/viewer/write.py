@@ -12,7 +12,6 @@ import numpy as np
 
 from burner.content.render import templates_dir
 from burner.dicom.dicomdir import Entry
-from burner.stages.plan import count
 from burner.viewer.pack import PackTask, pack_all
 
 ROOT = "VIEWER"
@@ -78,7 +77,7 @@ def write_viewer(tree: Path, entries: list[Entry], info: dict) -> list[str]:
         tasks.append(PackTask(str(tree.joinpath(*e.file_id)), str(tree / DATA / key), key,
                               row["next"]))
         owners.append(key)
-        row["next"] += max(1, count(inst, "NumberOfFrames", 1))
+        row["next"] += max(1, inst.integer("NumberOfFrames", 1))
     for key, result in zip(owners, pack_all(tasks), strict=True):
         if isinstance(result, list):
             series[key]["frames"] += result
