@@ -13,7 +13,7 @@ import errno
 import shutil
 from pathlib import Path
 
-from burner.errors import DeviceBusy
+from burner.errors import DeviceBusy, Reason
 
 MB = 1_000_000
 MARGIN = 16 * MB          # logs, the database, the printouts, estimates that fall short
@@ -24,6 +24,7 @@ class DiskFull(DeviceBusy):
     """The job waits until the disk has room; the reason names what it needs and has."""
 
     wait_seconds = 10.0
+    code = Reason.DISK_FULL
 
 
 def free_bytes(path: Path) -> int:

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from burner.errors import DeviceError
+from burner.errors import DeviceError, Reason
 
 LP_TIMEOUT = 60.0
 _REQUEST_ID = re.compile(r"request id is (\S+)")
@@ -16,6 +16,8 @@ _REQUEST_ID = re.compile(r"request id is (\S+)")
 
 class PrinterError(DeviceError):
     """A printer queue could not take a print job; the disc itself is not affected."""
+
+    code = Reason.PRINTER_FAULT
 
 
 def _reason(output: str) -> str:
