@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from burner.dicom.headers import Instance
     from burner.manifest import Manifest
     from burner.patient import Approved
+    from burner.summary import ReleaseSummary
 
 RECORD_VERSION = 1
 RESULT = "result.pkl"
@@ -68,12 +69,12 @@ class StagedVolume:
 
 @dataclass(frozen=True)
 class Staged:
-    """The staged tree of every volume, the objects left off (with why) and what each volume
-    of the set holds (disc_set)."""
+    """The staged tree of every volume, the objects left off (with why) and the summary of
+    what the release holds, which every page, sheet and label describing it is made from."""
 
     volumes: list[StagedVolume]
     refused: list[tuple[str, str]]
-    discs: list[dict]
+    summary: ReleaseSummary
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from pdftools import decode, flat, ink, off_the_ring, text_of, words
 
 from burner.printout import cover, label
 from burner.printout.deliver import render_all
-from burner.printout.sheet import Exam, Sheet, display_name, fee_text
+from burner.printout.sheet import Sheet, fee_text
+from burner.summary import ExamSummary
+from burner.words import person_name as display_name
 
 MM = 72 / 25.4
 LONG_NAME = "Maximiliane Theodora Müller-Lüdenscheidt Alexandrescu-Wolken"
@@ -28,9 +30,12 @@ assert len(LONG_NAME) == 60
 
 def make_sheet(*, name: str = LONG_NAME, exams: int = 12, volumes: int = 2, media: str = "dvd",
                paper: str = "A4", report: str | None = None, label: str = "") -> Sheet:
-    rows = [Exam(f"2026-{1 + n % 12:02d}-{10 + n:02d}", "CT" if n % 2 else "MR",
-                 "CT CHEST WITHOUT CONTRAST" if n % 2 else "MR BRAIN WITH AND WITHOUT CONTRAST",
-                 f"ACC{n:05d}", 100 + n, (1 + n * volumes // exams,)) for n in range(exams)]
+    rows = [ExamSummary(study_uid=f"1.2.3.{n}", date=f"2026-{1 + n % 12:02d}-{10 + n:02d}",
+                        modality="CT" if n % 2 else "MR",
+                        description="CT CHEST WITHOUT CONTRAST" if n % 2
+                        else "MR BRAIN WITH AND WITHOUT CONTRAST",
+                        accession=f"ACC{n:05d}", objects=100 + n, images=100 + n,
+                        volumes=(1 + n * volumes // exams,)) for n in range(exams)]
     return Sheet(job_id=JOB, patient_name=name, birth_date="1970-01-01", patient_id="MRN12345",
                  institution="General Hospital of Springfield, Department of Radiology",
                  address="1 Hospital Way, Springfield, IL 62701", phone="+1 555 0100",

@@ -171,8 +171,8 @@ def test_stage_result_lists_reports_per_volume(built: Built) -> None:
     assert [(name, study) for name, _, study in volume.reports] == [
         ("REPORT1.PDF", uid), ("REPORT2.PDF", uid)]
     assert all(title.startswith("Radiology report") for _, title, _ in volume.reports)
-    (disc,) = built.staged.discs
-    assert [r["name"] for r in disc["reports"]] == ["REPORTS/REPORT1.PDF", "REPORTS/REPORT2.PDF"]
+    (disc,) = built.staged.summary.volumes
+    assert [r.href for r in disc.reports] == ["REPORTS/REPORT1.PDF", "REPORTS/REPORT2.PDF"]
 
 
 def test_encapsulated_instances_hold_the_pdfs(built: Built) -> None:

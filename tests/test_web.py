@@ -141,7 +141,7 @@ def test_pages_are_xhtml_without_scripts_and_everything_is_hashed(built: Built) 
 
 def test_start_page_lists_the_exam_and_links_into_ihe_pdi(built: Built) -> None:
     text = (built.tree / "INDEX.HTM").read_text(encoding="utf-8")
-    for words in ("ROBIN TESTER", "1975-06-15", INSTITUTION["name"], "TESTACC1",
+    for words in ("Robin Tester", "1975-06-15", INSTITUTION["name"], "TESTACC1",
                   'href="IHE_PDI/ST000001/INDEX.HTM"', 'href="README.TXT"', "DICOMDIR"):
         assert words in text, words
     assert (built.tree / "VIEWER" / "INDEX.HTM").is_file(), "the job wants the viewer"
@@ -194,7 +194,7 @@ def test_readme_says_how_to_open_and_who_made_it(built: Built) -> None:
                   "INDEX.HTM", "DICOMDIR", "No program needs to be installed",
                   *INSTITUTION.values(),
                   f"File-set ID:  {fileset_id}", "Disc:         1 of 1",
-                  f"burner {burner.__version__}", "ROBIN TESTER"):
+                  f"burner {burner.__version__}", "Robin Tester"):
         assert words in text, words
 
 
@@ -273,8 +273,20 @@ def test_chromium_opens_every_page_and_image_from_file_urls(built: Built) -> Non
 
 def test_reports_and_viewer_are_linked_when_on_the_volume(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A volume with REPORTS/ and VIEWER/INDEX.HTM links both from every page."""
+    """A volume whose summary says it has a report and the viewer links both from every page
+    (the pages follow the release summary, never what happens to be in the folder)."""
+    import dataclasses
+
+    from burner.summary import ReportSummary
+
     real = stage.write_documents
+    real_summarise = stage.summarise
+
+    def with_extras(*args: object, **kwargs: object):
+        made = real_summarise(*args, **kwargs)
+        volumes = tuple(dataclasses.replace(v, viewer=True, reports=(
+            *v.reports, ReportSummary("REPORT9.PDF", "Report nine", ""))) for v in made.volumes)
+        return dataclasses.replace(made, volumes=volumes)
 
     def with_viewer_and_report(tree: Path, *args: object, **kwargs: object) -> list[str]:
         (tree / "VIEWER").mkdir(exist_ok=True)
@@ -286,6 +298,7 @@ def test_reports_and_viewer_are_linked_when_on_the_volume(tmp_path: Path,
         return [*real(tree, *args, **kwargs), "VIEWER/INDEX.HTM", "REPORTS/REPORT9.PDF"]
 
     monkeypatch.setattr(stage, "write_documents", with_viewer_and_report)
+    monkeypatch.setattr(stage, "summarise", with_extras)
     tree = _build(tmp_path, _job(tmp_path, slices=3, extras=False))
     for page in _pages(tree):
         text = page.read_text(encoding="utf-8")
@@ -300,7 +313,7 @@ def test_without_web_content_the_start_page_still_works(tmp_path: Path) -> None:
     assert not (tree / "IHE_PDI").exists()
     text = (tree / "INDEX.HTM").read_text(encoding="utf-8")
     ET.fromstring(text.encode("utf-8"))
-    assert 'href="IHE_PDI' not in text and "ROBIN TESTER" in text
+    assert 'href="IHE_PDI' not in text and "Robin Tester" in text
     assert "IHE_PDI" not in (tree / "README.TXT").read_text(encoding="utf-8")
 
 

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pydicom
@@ -38,6 +39,10 @@ from burner.content.pixels import (
 )
 from burner.content.render import render, write_text
 from burner.dicom.dicomdir import Entry
+from burner.words import dicom_date
+
+if TYPE_CHECKING:
+    from burner.summary import ExamSummary
 
 ROOT = "IHE_PDI"
 STYLE = f"{ROOT}/STYLE.CSS"
@@ -234,13 +239,6 @@ def _int(value: object) -> int | None:
     return int(number) if number is not None else None
 
 
-def _fmt_date(value: object) -> str:
-    text = str(value or "")
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text
-
-
 def _group(entries: list[Entry]) -> OrderedDict[str, OrderedDict[str, _Series]]:
     """Studies, then series, in the order of the file-set; objects by Instance Number."""
     studies: OrderedDict[str, OrderedDict[str, _Series]] = OrderedDict()
@@ -314,26 +312,12 @@ def exam_pages(entries: list[Entry]) -> dict[str, str]:
             for uid, series in _group(entries).items()}
 
 
-def reports_on_volume(tree: Path, known: list[tuple[str, str, str]] | None = None) -> list[dict]:
-    """The PDF reports in tree/REPORTS: href (from the root), title, study UID if known."""
-    folder = tree / "REPORTS"
-    if not folder.is_dir():
-        return []
-    titles = {Path(name).name.upper(): (title, uid) for name, title, uid in (known or [])}
-    out = []
-    for n, path in enumerate(sorted(p for p in folder.iterdir()
-                                    if p.is_file() and p.suffix.upper() == ".PDF"), 1):
-        title, uid = titles.get(path.name.upper(), (f"Report {n}", ""))
-        out.append({"href": f"REPORTS/{path.name}", "title": title or f"Report {n}",
-                    "study_uid": uid, "name": path.name})
-    return out
-
-
 def write_web_content(tree: Path, entries: list[Entry], context: dict) -> list[str]:
     """Write IHE_PDI/ into the staged volume `tree`; return the written paths (from `tree`).
 
-    `context` is the documents' context (patient, institution, disc N of M, ...); "reports"
-    (from reports_on_volume) and "viewer" (VIEWER/INDEX.HTM exists) decide the extra links.
+    `context` is the documents' context (patient, institution, disc N of M, ...) made from
+    the release summary: "exams" (Study Instance UID -> ExamSummary) gives each exam's facts,
+    "reports" and "viewer" decide the extra links.
     """
     studies = _group(entries)
     todo = _plan_renditions(studies)
@@ -364,7 +348,7 @@ def write_web_content(tree: Path, entries: list[Entry], context: dict) -> list[s
     write_text(tree / STYLE, render(STYLE))
     written.append(STYLE)
     for uid, series in studies.items():
-        exam = _exam(series)
+        exam = _exam(series, common["exams"][uid])
         exam_folder = exam["folder"]
         exam["reports"] = [r for r in common["reports"] if r["study_uid"] in ("", uid)]
         rows = []
@@ -385,17 +369,16 @@ def write_web_content(tree: Path, entries: list[Entry], context: dict) -> list[s
     return written
 
 
-def _exam(series: OrderedDict[str, _Series]) -> dict:
+def _exam(series: OrderedDict[str, _Series], summary: ExamSummary) -> dict:
+    """An exam page's facts: the release summary's, with what the pages show of it."""
     first = next(iter(series.values()))
-    values = first.values
     objects = [o for row in series.values() for o in row.objects]
     return {
         "folder": "/".join(first.folder.split("/")[:2]),
-        "date": _fmt_date(values.get("StudyDate")) or "date unknown",
-        "description": str(values.get("StudyDescription") or "") or "Imaging exam",
-        "accession": str(values.get("AccessionNumber") or ""),
-        "modalities": "/".join(sorted({str(r.values.get("Modality") or "OT")
-                                       for r in series.values()})),
+        "date": summary.date or "date unknown",
+        "description": summary.description or "Imaging exam",
+        "accession": summary.accession,
+        "modalities": summary.modality,
         "images": sum(1 for o in objects if o.renders),
         "objects": len(objects),
     }
@@ -415,7 +398,7 @@ def _series_row(row: _Series, exam_folder: str) -> dict:
         "number": str(row.values.get("SeriesNumber") or ""),
         "modality": str(row.values.get("Modality") or "OT"),
         "description": str(row.values.get("SeriesDescription") or ""),
-        "date": _fmt_date(row.values.get("SeriesDate")),
+        "date": dicom_date(row.values.get("SeriesDate")),
         "images": len(images),
         "shown": len(row.shown),
         "others": len(row.objects) - len(images),
@@ -441,11 +424,11 @@ def _image(obj: _Object, folder: str) -> dict:
     inst = obj.entry.instance
     return {"number": obj.number, "name": obj.name, "frames": frames, "total": obj.frames,
             "file": "/".join(obj.entry.file_id), "sop_class": UID(inst.sop_class).name,
-            "date": _fmt_date(inst.get("ContentDate") or inst.get("AcquisitionDate"))}
+            "date": dicom_date(inst.get("ContentDate") or inst.get("AcquisitionDate"))}
 
 
 def _other(obj: _Object) -> dict:
     inst = obj.entry.instance
     return {"number": obj.number, "kind": _kind(obj), "sop_class": UID(inst.sop_class).name,
             "file": "/".join(obj.entry.file_id),
-            "date": _fmt_date(inst.get("ContentDate") or inst.get("InstanceCreationDate"))}
+            "date": dicom_date(inst.get("ContentDate") or inst.get("InstanceCreationDate"))}

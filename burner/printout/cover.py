@@ -13,7 +13,8 @@ from reportlab.pdfgen.canvas import Canvas
 from burner.printout import fonts
 from burner.printout.codes import draw_code128, draw_qr
 from burner.printout.fit import LEADING, Box, Fitted, fit_lines, wrap_text
-from burner.printout.sheet import Exam, Sheet
+from burner.printout.sheet import Sheet
+from burner.summary import ExamSummary
 
 MARGIN = 15 * mm         # inside every office printer's printable area
 STRIP = 34 * mm          # the receipt strip at the bottom of page 1
@@ -70,13 +71,13 @@ class _Page:
         self.y -= GAP + 2
 
 
-def exam_line(exam: Exam, many_discs: bool) -> str:
-    parts = [exam.date, exam.modality, exam.description or "(no description)"]
+def exam_line(exam: ExamSummary, many_discs: bool) -> str:
+    parts = [exam.date, exam.title if exam.description else f"{exam.modality} (no description)"]
     if exam.accession:
         parts.append(f"accession {exam.accession}")
     parts.append(f"{exam.images} image{'s' if exam.images != 1 else ''}")
     if many_discs:
-        discs = exam.discs
+        discs = exam.volumes
         parts.append(("disc " if len(discs) == 1 else "discs ") + ", ".join(map(str, discs)))
     return "  ·  ".join(p for p in parts if p)
 

@@ -16,7 +16,8 @@ from reportlab.pdfgen.canvas import Canvas
 from burner.printout import fonts
 from burner.printout.codes import draw_code128
 from burner.printout.fit import Box, RingBox, fit_lines
-from burner.printout.sheet import Exam, Sheet
+from burner.printout.sheet import Sheet
+from burner.summary import ExamSummary
 
 DISC = 120 * mm           # the page: exactly the disc
 PRINTABLE = 59 * mm       # radius of the printable face (118 mm)
@@ -41,9 +42,9 @@ def _ring(y0: float, y1: float, x0: float = -DISC / 2, x1: float = DISC / 2) -> 
     return RingBox(c + x0, c + y0, x1 - x0, y1 - y0, cx=c, cy=c, radius=TEXT_OUTER)
 
 
-def exam_dates(exams: list[Exam]) -> list[str]:
-    """Short exam lines for a label: date, modality, description."""
-    return [" ".join(p for p in (e.date, e.modality, e.description) if p) for e in exams]
+def exam_dates(exams: list[ExamSummary]) -> list[str]:
+    """Short exam lines for a label: date, modality and description ("CT CHEST")."""
+    return [" ".join(p for p in (e.date, e.title) if p) for e in exams]
 
 
 def render_disc_label(sheet: Sheet, volume_index: int, path: Path) -> Path:
@@ -132,7 +133,7 @@ def render_jewel_insert(sheet: Sheet, path: Path, volume_index: int = 1) -> Path
     y = block([sheet.patient_name], y, 16 * mm, bold, 18, 9, more=None, paragraphs=True)
     y = block([f"Born {sheet.birth_date}  ·  Patient ID {sheet.patient_id}"], y, 5 * mm,
               regular, 9, 6, more=None)
-    exams = [" · ".join(p for p in (e.date, e.modality, e.description, e.accession) if p)
+    exams = [" · ".join(p for p in (e.date, e.title, e.accession) if p)
              for e in sheet.exams_on(volume_index)]
     floor = 33 * mm
     if sheet.label_text:          # job.json media.label_text, above the instructions

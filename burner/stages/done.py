@@ -53,10 +53,9 @@ def result(ctx: JobContext) -> dict:
 def run(ctx: JobContext) -> None:
     manifest = ctx.record.manifest
     outcome = result(ctx)
-    gathered = ctx.record.gathered
     write_atomic(ctx.job_dir / "result.json",
                  json.dumps(outcome, indent=2).encode("utf-8"))
-    studies = list(dict.fromkeys(i.study_uid for i in gathered.instances))
+    studies = ctx.record.staged.summary.study_uids     # the exams on the media
     write_atomic(ctx.job_dir / "audit.xml", audit.export_event(
         job_id=ctx.job_id, station=ctx.config.station_id, user=manifest.approval_by,
         media=outcome["media"], media_ids=[c["medium"] for c in outcome["copies"]],

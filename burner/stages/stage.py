@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from burner.dicom.parse import fingerprint
 from burner.errors import JobHeld
 from burner.media import checksums
 from burner.record import Staged, StagedVolume
+from burner.summary import ReleaseSummary, VolumeSummary, summarise
 from burner.viewer.write import write_viewer
 
 if TYPE_CHECKING:
@@ -32,92 +32,34 @@ DESCRIPTOR = "README"   # the conformant File-set Descriptor (README.TXT cannot 
 DISCSET = "DISCSET.TXT"
 
 
-def _fmt_date(da: object) -> str:
-    text = str(da or "")
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text or "date unknown"
+def _exam_rows(volume: VolumeSummary) -> list[dict]:
+    """The exams of a volume for README.TXT, INDEX.HTM and DISCSET.TXT."""
+    return [{"date": e.date or "date unknown", "description": e.description,
+             "accession": e.accession, "modalities": e.modality, "count": e.objects,
+             "images": e.images, "href": "",
+             "series": [{"number": s.number, "modality": s.modality,
+                         "description": s.description, "count": s.count, "total": s.total,
+                         "elsewhere": s.elsewhere} for s in e.series]}
+            for e in volume.exams]
 
 
-def study_summaries(entries: list) -> list[dict]:
-    """One line per exam for README.TXT and INDEX.HTM."""
-    studies: OrderedDict[str, dict] = OrderedDict()
-    for e in entries:
-        inst = e.instance
-        s = studies.setdefault(inst.study_uid, {
-            "date": _fmt_date(inst.get("StudyDate")),
-            "description": str(inst.get("StudyDescription") or ""),
-            "accession": str(inst.get("AccessionNumber") or ""),
-            "modalities": set(), "count": 0})
-        s["modalities"].add(str(inst.get("Modality") or "OT"))
-        s["count"] += 1
-    for s in studies.values():
-        s["modalities"] = "/".join(sorted(s["modalities"]))
-    return list(studies.values())
+def _report_rows(volume: VolumeSummary) -> list[dict]:
+    return [{"href": r.href, "title": r.title or f"Report {n}", "study_uid": r.study_uid,
+             "name": r.name} for n, r in enumerate(volume.reports, 1)]
 
 
-def _person_name(text: str) -> str:
-    parts = [p for p in text.split("^") if p]
-    return " ".join(parts[1:2] + parts[:1] + parts[2:]) if parts else text
-
-
-def _series_summaries(entries: list) -> dict[str, dict]:
-    """Per series: number, modality, description and how many objects, in order."""
-    series: OrderedDict[str, dict] = OrderedDict()
-    for e in entries:
-        inst = e.instance
-        row = series.setdefault(inst.series_uid, {
-            "study": inst.study_uid, "number": str(inst.get("SeriesNumber") or ""),
-            "modality": str(inst.get("Modality") or "OT"),
-            "description": str(inst.get("SeriesDescription") or ""), "count": 0})
-        row["count"] += 1
-    return series
-
-
-def _discs(numbers: list[int]) -> str:
-    """[2] -> "disc 2"; [1, 3, 4] -> "discs 1, 3 and 4"; [] -> ""."""
-    if not numbers:
-        return ""
-    if len(numbers) == 1:
-        return f"disc {numbers[0]}"
-    return "discs " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
-
-
-def disc_set(sets: list[fileset.FileSet]) -> list[dict]:
-    """What every volume of a set holds, exam by exam and series by series (DISCSET.TXT)."""
-    where: dict[str, list[int]] = {}
-    totals: dict[str, int] = {}
-    per_volume = [_series_summaries(fs.entries) for fs in sets]
-    for index, series in enumerate(per_volume, 1):
-        for uid, row in series.items():
-            where.setdefault(uid, []).append(index)
-            totals[uid] = totals.get(uid, 0) + row["count"]
-    out = []
-    for index, (fs, series) in enumerate(zip(sets, per_volume, strict=True), 1):
-        exams = study_summaries(fs.entries)
-        for exam, uid in zip(exams, dict.fromkeys(e.instance.study_uid for e in fs.entries),
-                             strict=True):
-            exam["series"] = [dict(row, total=totals[s_uid],
-                                   elsewhere=_discs([v for v in where[s_uid] if v != index]))
-                              for s_uid, row in series.items() if row["study"] == uid]
-        out.append({"index": index, "fileset_id": fs.fileset_id, "exams": exams})
-    return out
-
-
-def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int,
-                    discs: list[dict], media: str, viewer_left_out: bool = False) -> list[str]:
+def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, summary: ReleaseSummary,
+                    index: int) -> list[str]:
     """README.TXT (+ its File-set Descriptor copy), INDEX.HTM, the IHE PDI web content
-    (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT."""
+    (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT, all from the summary."""
     from burner.content import web  # here, not at the top: only this function needs it
 
-    manifest = ctx.record.manifest
-    known = [(Path(r["name"]).name, r["title"], r["study_uid"])
-             for r in discs[index - 1].get("reports", [])]
-    studies = study_summaries(fs.entries)
+    volume = summary.volume(index)
+    studies = _exam_rows(volume)
     context = {
-        "patient_name": _person_name(manifest.patient_name),
-        "patient_id": manifest.patient_id,
-        "birth_date": manifest.patient_birth_date.isoformat(),
+        "patient_name": summary.patient,
+        "patient_id": summary.patient_id,
+        "birth_date": summary.birth_date,
         "institution": ctx.config.institution,
         "created": datetime.date.today().isoformat(),
         "fileset_id": fs.fileset_id,
@@ -125,53 +67,49 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, index: int
         "profile": fs.profile,
         "studies": studies,
         "volume_index": index,
-        "volume_count": len(discs),
-        "discs": discs,
+        "volume_count": summary.volume_count,
+        "discs": [{"index": v.index, "fileset_id": v.fileset_id, "exams": _exam_rows(v)}
+                  for v in summary.volumes],
         "job_id": ctx.job_id,
-        "medium_word": "USB stick" if media == "usb" else "disc",
-        "web": bool(manifest.media_web),
-        "reports": web.reports_on_volume(tree, known),
-        "viewer": (tree / "VIEWER" / "INDEX.HTM").is_file(),
-        "viewer_left_out": viewer_left_out,
+        "medium_word": "USB stick" if summary.media == "usb" else "disc",
+        "web": volume.web,
+        "reports": _report_rows(volume),
+        "viewer": volume.viewer,
+        "viewer_left_out": volume.viewer_left_out,
+        "exams": {e.study_uid: e for e in volume.exams},
     }
     written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
     pages: dict[str, str] = {}
-    if manifest.media_web:
+    if volume.web:
         written += web.write_web_content(tree, fs.entries, context)
         pages = web.exam_pages(fs.entries)
-    images: dict[str, int] = {}
-    for e in fs.entries:
-        if e.instance.has_pixels:
-            images[e.instance.study_uid] = images.get(e.instance.study_uid, 0) + 1
-    for uid, study in zip(dict.fromkeys(e.instance.study_uid for e in fs.entries), studies,
-                          strict=True):
-        study.update(href=pages.get(uid, ""), images=images.get(uid, 0))
+    for exam, row in zip(volume.exams, studies, strict=True):
+        row["href"] = pages.get(exam.study_uid, "")
     readme = render("README.TXT", **context)
     write_text(tree / "README.TXT", readme, crlf=True)
     # The same text as the DICOMDIR's File-set Descriptor, in its declared ISO_IR 100.
     (tree / DESCRIPTOR).write_bytes(
         readme.replace("\n", "\r\n").encode("latin-1", errors="replace"))
     write_text(tree / "INDEX.HTM", render("INDEX.HTM", **context, up=""))
-    if len(discs) > 1:
+    if summary.volume_count > 1:
         write_text(tree / DISCSET, render(DISCSET, **context), crlf=True)
         written.append(DISCSET)
     return written
 
 
-def _viewer_info(manifest: object, disc: dict) -> dict:
+def _viewer_info(summary: ReleaseSummary, index: int) -> dict:
     """The patient and the reports of a volume, for the viewer's overlay and links."""
-    return {"patient": {"name": manifest.patient_name, "id": manifest.patient_id,  # type: ignore[attr-defined]
-                        "birth_date": manifest.patient_birth_date.isoformat()},  # type: ignore[attr-defined]
-            "reports": [{"href": f"../{r['name']}", "title": r["title"],
-                         "study_uid": r["study_uid"]} for r in disc.get("reports", [])]}
+    return {"patient": {"name": summary.patient_name, "id": summary.patient_id,
+                        "birth_date": summary.birth_date},
+            "reports": [{"href": f"../{r.href}", "title": r.title, "study_uid": r.study_uid}
+                        for r in summary.volume(index).reports]}
 
 
-def _stage_reports(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
-                   discs: list[dict]) -> list[list[tuple[str, str, str]]]:
+def _stage_reports(ctx: JobContext, gathered: Gathered,
+                   sets: list[fileset.FileSet]) -> list[list[tuple[str, str, str]]]:
     """Copy each volume's report PDFs to <tree>/REPORTS/ (REPORT1.PDF, ...; their
-    Encapsulated PDF copy is in DICOM/), add them to the volume's checksums and to its
-    entry in `discs` ({"name": "REPORTS/...", "title", "study_uid"}) for the pages that link
-    them. Returns (name in REPORTS/, title, study UID) per volume."""
+    Encapsulated PDF copy is in DICOM/) and add them to the volume's checksums. Returns
+    (name in REPORTS/, title, study UID) per volume."""
     made = gathered.reports
     out = []
     for index, fs in enumerate(sets, 1):
@@ -186,8 +124,6 @@ def _stage_reports(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileS
             shutil.copyfile(report.pdf, dest)
             fs.hashes[f"REPORTS/{name}"] = checksums.sha256_file(dest)[0]
             listed.append((name, report.title, report.study_uid))
-        discs[index - 1]["reports"] = [{"name": f"REPORTS/{n}", "title": t, "study_uid": u}
-                                       for n, t, u in listed]
         out.append(listed)
     return out
 
@@ -252,24 +188,25 @@ def run(ctx: JobContext) -> None:
         on_earlier.update((e.instance.sop_instance, index) for e in fs.entries)
         sets.append(fs)
     _recheck(ctx, gathered, sets, manifest)
-    discs = disc_set(sets)
-    reports = _stage_reports(ctx, gathered, sets, discs)   # REPORTS/ of every volume
+    reports = _stage_reports(ctx, gathered, sets)   # REPORTS/ of every volume
+    summary = summarise(ctx.job_id, manifest, plan.media, [fs.entries for fs in sets],
+                        [fs.fileset_id for fs in sets], reports,
+                        [bool(manifest.media_viewer) and fits for fits in plan.viewer],
+                        bool(manifest.media_viewer))
     volumes = []
     for index, fs in enumerate(sets, 1):
         tree = ctx.out() / f"vol{index}"
         hashes = dict(fs.hashes)
-        viewer_fits = plan.viewer[index - 1]
-        if manifest.media_viewer and viewer_fits:
-            for name in write_viewer(tree, fs.entries, _viewer_info(manifest, discs[index - 1])):
+        if summary.volume(index).viewer:
+            for name in write_viewer(tree, fs.entries, _viewer_info(summary, index)):
                 hashes[name] = checksums.sha256_file(tree / name)[0]
-        for name in write_documents(tree, ctx, fs, index, discs, plan.media,
-                                    viewer_left_out=manifest.media_viewer and not viewer_fits):
+        for name in write_documents(tree, ctx, fs, summary, index):
             hashes[name] = checksums.sha256_file(tree / name)[0]
         checksums.write_list(tree / checksums.LIST_NAME, hashes.items())
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
                                     plan.profile, len(hashes) + 1, size, reports[index - 1]))
-    ctx.save(Staged(volumes, refused, discs))
+    ctx.save(Staged(volumes, refused, summary))
 
 
 def _recheck(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
