@@ -12,7 +12,7 @@ from pathlib import Path
 from burner.config import Config, DriveConfig
 from burner.errors import DeviceError, JobHeld, MediaMismatch
 from burner.media import checksums
-from burner.media.kinds import CAPACITY, check_image_fits, drive_capacity, image_limit
+from burner.media.kinds import KINDS, check_image_fits, drive_capacity, image_limit
 from burner.media.optical import OpticalDrive
 
 
@@ -43,7 +43,7 @@ class ImageFolderWriter(Writer):
     """media.type "iso": verified images in the output folder, for another tool or an archive."""
 
     name = "images"
-    capacity = CAPACITY["iso"]
+    capacity = KINDS["iso"].capacity
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -71,7 +71,7 @@ class OpticalWriter(Writer):
         self.name = drive.name
         self.media = drive.media
         self.device = drive.device
-        self.capacity = drive_capacity(drive) or CAPACITY[drive.media]
+        self.capacity = drive_capacity(drive) or KINDS[drive.media].capacity
         self.optical = OpticalDrive(drive.device, xorriso)
         self.tray = tray
 
