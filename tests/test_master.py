@@ -13,8 +13,9 @@ from burner.config import DriveConfig, load_config
 from burner.context import JobContext
 from burner.errors import JobHeld, Reason
 from burner.media import iso
+from burner.media.images import ImageFolderWriter
 from burner.media.kinds import KINDS, MB, check_image_fits, image_limit
-from burner.media.writers import ImageFolderWriter, OpticalWriter
+from burner.media.optical import OpticalWriter
 from burner.pipeline import STAGES, run_stage
 from burner.spool import Spool
 from burner.stages import write
