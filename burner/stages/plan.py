@@ -15,7 +15,7 @@ from burner.dicom.headers import Instance
 from burner.dicom.profiles import ALLOWED_SYNTAXES
 from burner.errors import JobHeld, JobRejected
 from burner.media.kinds import KINDS, MB, SECTOR, auto_media, drive_capacity, image_limit
-from burner.media.writers import no_writer, takes
+from burner.media.writers import no_writer, served_media
 from burner.record import Plan
 
 if TYPE_CHECKING:
@@ -203,8 +203,7 @@ def run(ctx: JobContext) -> None:
     # Before anything is staged (patient data copied to work/): a medium this station cannot
     # write waits for a person now, not after staging and mastering. `burner build` writes
     # nothing, so it needs no writer.
-    if ctx.writes and made.media != "iso" and not any(takes(d, made.media)
-                                                      for d in ctx.config.drives):
+    if ctx.writes and made.media not in served_media(ctx.config):
         raise no_writer(made.media)
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
