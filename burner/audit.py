@@ -6,14 +6,7 @@ import datetime
 import socket
 from xml.etree import ElementTree as ET
 
-MEDIA_CODES = {  # DCM media type codes
-    "cd": ("110032", "CD"),
-    "dvd": ("110033", "DVD"),
-    "dvd-dl": ("110033", "DVD"),
-    "bd": ("110033", "DVD"),
-    "usb": ("110030", "USB Disk Emulation"),
-    "iso": ("110033", "DVD"),
-}
+from burner.media.kinds import KINDS
 
 
 def _code(parent: ET.Element, tag: str, code: str, system: str, text: str) -> ET.Element:
@@ -36,7 +29,7 @@ def export_event(*, job_id: str, station: str, user: str, media: str, media_ids:
         "UserID": f"burner@{station}", "AlternativeUserID": user, "UserIsRequestor": "true",
         "NetworkAccessPointID": socket.gethostname(), "NetworkAccessPointTypeCode": "1"})
     _code(source, "RoleIDCode", "110153", "DCM", "Source Role ID")
-    code, text = MEDIA_CODES.get(media, MEDIA_CODES["dvd"])
+    code, text = (KINDS.get(media) or KINDS["dvd"]).audit_code   # DCM media type
     for media_id in media_ids:
         dest = ET.SubElement(root, "ActiveParticipant", {"UserID": media_id,
                                                          "UserIsRequestor": "false"})

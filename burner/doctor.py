@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from burner.config import Config
+from burner.media.kinds import KINDS
 from burner.media.writers import writer_status
 
 
@@ -22,7 +23,7 @@ def run_checks(config: Config) -> Iterator[tuple[bool, str]]:
     yield from spool_checks(config)
     if not config.drives:
         yield False, "no drives configured: add a [[drives]] entry"
-    if any(d.media == "usb" for d in config.drives):
+    if any(KINDS[d.media].writer == "usb" for d in config.drives):
         for tool in ("mkfs.fat", "mcopy"):
             found = shutil.which(tool)
             yield found is not None, f"{tool} (USB sticks): " + (

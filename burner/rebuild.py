@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 
 from burner.config import Config
 from burner.media import checksums
+from burner.media.kinds import KINDS
 from burner.pipeline import STAGES
 from burner.record import Image, JobRecord, StaleRecord
 from burner.spool import Spool, write_owner
 from burner.state import StateDB
 
-_COPY_NAME = re.compile(r"disc(\d+)-copy(\d+)\.(iso|img)")
+# A copy a writer left in media/<job>/: disc<volume>-copy<n> with the suffix of an image.
+_SUFFIXES = "|".join(sorted({re.escape(k.suffix) for k in KINDS.values()}))
+_COPY_NAME = re.compile(rf"disc(\d+)-copy(\d+)({_SUFFIXES})")
 
 
 @dataclass

@@ -13,8 +13,9 @@ from burner import heartbeat, retention
 from burner.config import Config
 from burner.context import JobContext, folder_gone_words, taken_over_words
 from burner.errors import BurnerError
-from burner.media.writers import IMAGES
-from burner.pipeline import next_stage, run_job
+from burner.media.kinds import written_by
+from burner.media.writers import IMAGES, no_writer, served_media
+from burner.pipeline import next_stage, run_job, settle_failure
 from burner.readiness import readiness
 from burner.renames import RenameWatch
 from burner.spool import Spool, write_owner
@@ -35,14 +36,16 @@ class Lane:
     stages: str                      # which stages it runs: "prepare" or "device"
     media: frozenset[str] = frozenset()
     writer: str | None = None
-    catch_all: bool = False          # also takes jobs no other writer takes (to hold them)
 
 
 def lanes(config: Config) -> list[Lane]:
+    """The prepare lane, one lane per configured writer, and the image folder's lane. A job
+    whose medium no writer takes is held at plan, before it gets here."""
     out = [Lane("prepare", "prepare")]
     out += [Lane(d.name, "device", frozenset({d.media}), d.name) for d in config.drives]
-    out.append(Lane(IMAGES, "device", frozenset({"iso"}), IMAGES, catch_all=True))
+    out.append(Lane(IMAGES, "device", written_by(IMAGES), IMAGES))
     return out
+
 _FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
 _FINAL_FOLDER = {state: folder for folder, state in _FINAL.items()}
 
@@ -57,7 +60,7 @@ class Station:
         config.work_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(config.db_path)
         self.lanes = lanes(config)
-        self._served = set().union(*(lane.media for lane in self.lanes))
+        self._served = served_media(config)
         self._busy: set[str] = set()
         self._backoff: dict[str, tuple[float, int]] = {}   # job: (not before, failures)
         self.left_waiting = False
@@ -200,7 +203,29 @@ class Station:
                 "in approved/ again; to run the earlier job again, use burner retry.")
 
     def _wants(self, lane: Lane, media: str) -> bool:
-        return media in lane.media or (lane.catch_all and media not in self._served)
+        return media in lane.media
+
+    def _hold_unserved(self, db: StateDB) -> bool:
+        """Hold one prepared job whose medium no lane of this station takes (planned under
+        another configuration of the writers, then resumed here); True if one was held. The
+        plan holds every other such job before staging."""
+        for row in db.jobs((JobState.ACTIVE, JobState.WAITING)):
+            module = next_stage(row.stages_done)
+            if module is None or module.LANE == "prepare" or row.media in self._served:
+                continue
+            job_id = self._take([row.job_id])
+            if job_id is None:
+                continue
+            try:
+                settle_failure(self.context(job_id, db), module.NAME, no_writer(row.media))
+            except Exception:  # noqa: BLE001 - e.g. the folder was moved away meanwhile
+                log.exception("job %s: could not hold it", one_line(job_id))
+                db.set_state(job_id, JobState.HELD, one_line(no_writer(row.media)))
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(job_id)
+            return True
+        return False
 
     def _runnable(self, lane: Lane, now: float, db: StateDB) -> list[str]:
         """Jobs `lane` may run next, oldest first. The prepare lane finishes what it started
@@ -232,6 +257,8 @@ class Station:
 
     def step(self, lane: Lane, db: StateDB) -> bool:
         """Advance one job as far as `lane` goes; False when there was nothing to do."""
+        if lane.stages == "prepare" and self._hold_unserved(db):
+            return True
         job_id = self._take(self._runnable(lane, time.time(), db))
         if job_id is None:
             return False

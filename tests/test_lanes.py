@@ -73,5 +73,21 @@ def test_each_writer_takes_only_jobs_for_its_medium(tmp_path: Path) -> None:
     add(st, "B", PREPARED, "bd")
     assert st._runnable(lane(st, "drive0"), 1e12, st.db) == ["D"]
     assert st._runnable(lane(st, "cdburner"), 1e12, st.db) == ["C"]
-    assert st._runnable(lane(st, "images"), 1e12, st.db) == ["I", "B"], \
-        "a medium no writer takes goes to the catch-all lane, which holds it with a reason"
+    assert st._runnable(lane(st, "images"), 1e12, st.db) == ["I"]
+    assert not any("B" in st._runnable(x, 1e12, st.db) for x in st.lanes), \
+        "no lane takes a medium no writer takes (plan holds such a job before staging)"
+
+
+def test_a_prepared_job_no_writer_takes_is_held_by_the_prepare_lane(tmp_path: Path) -> None:
+    """A job planned for a BD under another configuration of the writers waits for no lane:
+    the prepare lane holds it with the words plan would have used."""
+    st = station(tmp_path)
+    add(st, "B", PREPARED, "bd")
+    st.spool.folder("active").mkdir(parents=True, exist_ok=True)
+    (st.spool.folder("active") / "B").mkdir()
+    assert st.step(lane(st, "prepare"), st.db)
+    assert st.db.get("B").state == "held"
+    reason = (st.spool.folder("held") / "B" / "reason.txt").read_text()
+    assert "No writer for a BD is set up at this station. Ask a technician to configure one, " \
+           "or change media.type for this job and retry." in reason
+    assert not st.step(lane(st, "prepare"), st.db)

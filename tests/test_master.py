@@ -11,10 +11,11 @@ from conftest import StationDir, make_job_folder
 
 from burner.config import DriveConfig, load_config
 from burner.context import JobContext
-from burner.errors import JobHeld
+from burner.errors import JobHeld, Reason
 from burner.media import iso
-from burner.media.kinds import CAPACITY, MB, check_image_fits, image_limit
-from burner.media.writers import ImageFolderWriter, OpticalWriter
+from burner.media.images import ImageFolderWriter
+from burner.media.kinds import KINDS, MB, check_image_fits, image_limit
+from burner.media.optical import OpticalWriter
 from burner.pipeline import STAGES, run_stage
 from burner.spool import Spool
 from burner.stages import write
@@ -48,11 +49,12 @@ def inflate_images(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
 def test_check_image_fits_names_both_sizes_in_mb() -> None:
     check_image_fits(737 * MB, 737 * MB, "cd", "disc 1 of 1")        # exactly full: fine
     with pytest.raises(JobHeld) as caught:
-        check_image_fits(1_073_741_824 + 2048, CAPACITY["cd"], "cd", "disc 1 of 2")
+        check_image_fits(1_073_741_824 + 2048, KINDS["cd"].capacity, "cd", "disc 1 of 2")
     text = str(caught.value)
     assert text.startswith("The image for disc 1 of 2 is 1,074 MB, but a CD holds only 737 MB, "
                            "so it was not written.")
     assert "Choose a larger medium" in text and caught.value.exit_code == 3
+    assert caught.value.code == Reason.TOO_BIG
     assert caught.value.details == ["disc 1 of 2: image 1,073,743,872 bytes (1,074 MB); the CD "
                                     "holds 737,280,000 bytes (737 MB)"]
     assert image_limit("usb", 62 * MB) == 64 * MB, "a stick image also holds its FAT"
@@ -135,9 +137,9 @@ def test_writers_refuse_an_image_larger_than_their_medium(tmp_path: Path) -> Non
 
     folder = ImageFolderWriter(tmp_path / "images")
     with open(image, "r+b") as fp:
-        fp.truncate(CAPACITY["iso"] + 2048)        # sparse: nothing is really written
+        fp.truncate(KINDS["iso"].capacity + 2048)        # sparse: nothing is really written
     with pytest.raises(JobHeld, match="but a disc image holds only"):
-        folder.write_copy(image, CAPACITY["iso"] + 2048, "0" * 64, "disc1-copy1")
+        folder.write_copy(image, KINDS["iso"].capacity + 2048, "0" * 64, "disc1-copy1")
     assert not (tmp_path / "images").exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import make_job_folder
@@ -11,6 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8B
 from burner.build import build_job
 from burner.config import load_config
 from burner.dicom.headers import Instance
+from burner.media import kinds
 from burner.stages import plan
 from burner.stages.plan import MB, choose_media, estimated_size, split
 
@@ -67,7 +69,8 @@ def _job(tmp_path: Path, media: dict) -> Path:
 
 
 def test_a_file_larger_than_the_medium_is_held(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setitem(plan.CAPACITY, "cd", plan.VOLUME_OVERHEAD + 1000)
+    monkeypatch.setitem(kinds.KINDS, "cd",
+                        replace(kinds.KINDS["cd"], capacity=plan.VOLUME_OVERHEAD + 1000))
     outcome = build_job(load_config(None), _job(tmp_path, {"type": "cd"}), tmp_path / "out")
     assert outcome.held and outcome.exit_code == 3
     assert "larger than a whole CD" in outcome.problems[0]

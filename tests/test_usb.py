@@ -18,10 +18,10 @@ from burner.build import build_job
 from burner.config import load_config
 from burner.errors import DeviceError
 from burner.media import checksums, usb
-from burner.media.fat import PART_OFFSET, volume_label
+from burner.media.blockdev import BlockDevice, list_block_devices, mounted_devices, root_disk
+from burner.media.fat import PART_OFFSET, build_fat32_image, volume_label
 from burner.media.medium import check_medium
-from burner.media.usb import (
-    BlockDevice,
+from burner.media.stick_policy import (
     NoStick,
     NotRemovable,
     NotUsb,
@@ -30,14 +30,10 @@ from burner.media.usb import (
     StickRemoved,
     StickTooSmall,
     SystemDisk,
-    UsbWriter,
-    build_fat32_image,
     check_stick,
-    list_block_devices,
-    mounted_devices,
     pick_stick,
-    root_disk,
 )
+from burner.media.usb import UsbWriter
 
 GB = 1_000_000_000
 MB = 1_000_000

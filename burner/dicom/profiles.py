@@ -24,26 +24,7 @@ ALLOWED_SYNTAXES: dict[str, frozenset[str]] = {
     "STD-GEN-BD-J2K": _J2K,
 }
 
-# The profile a medium gets when the manifest says "auto".
-DEFAULT_PROFILE = {
-    "cd": "STD-GEN-CD",
-    "dvd": "STD-GEN-DVD-JPEG",
-    "dvd-dl": "STD-GEN-DVD-JPEG",
-    "bd": "STD-GEN-BD-JPEG",
-    "usb": "STD-GEN-USB-JPEG",
-    "iso": "STD-GEN-DVD-JPEG",
-}
-
-# Which media a profile may be written to.
-PROFILE_MEDIA = {
-    "STD-GEN-CD": {"cd", "iso"},
-    "STD-GEN-DVD-JPEG": {"dvd", "dvd-dl", "iso"},
-    "STD-GEN-DVD-J2K": {"dvd", "dvd-dl", "iso"},
-    "STD-GEN-USB-JPEG": {"usb", "iso"},
-    "STD-GEN-USB-J2K": {"usb", "iso"},
-    "STD-GEN-BD-JPEG": {"bd", "iso"},
-    "STD-GEN-BD-J2K": {"bd", "iso"},
-}
+# Which profiles each medium may carry, and its default, are in burner/media/kinds.py.
 
 
 def is_general_cd(profile: str) -> bool:

@@ -1,4 +1,5 @@
-"""Optical drives through xorriso (libburn): media status, burn, read-back, eject.
+"""Optical drives through xorriso (libburn): media status, burn, read-back, eject
+(`OpticalDrive`), and the writer that makes verified copies with them (`OpticalWriter`).
 
 The same commands serve a real drive (`/dev/sr0`) and an xorriso `stdio:` pseudo-drive (a
 regular file), so tests and the embedded default exercise the production code path.
@@ -13,11 +14,15 @@ import os
 import re
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from burner.config import DriveConfig
 from burner.errors import DeviceError, MediaMismatch
 from burner.media.checksums import sha256_file
+from burner.media.kinds import KINDS, drive_capacity
+from burner.media.writer import BUSY, FAULT, NO_MEDIUM, READY, Writer, WriterStatus
 
 FIFO_SIZE = "64m"
 QUERY_TIMEOUT = 300.0            # loading and spinning up a disc can take a while
@@ -327,3 +332,89 @@ class OpticalDrive:
     def eject(self) -> None:
         """Open the tray (`-eject all`); for a stdio file this does nothing harmful."""
         self._query("-eject", "all")
+
+
+class OpticalWriter(Writer[Path]):
+    """An optical drive through xorriso; a `stdio:` drive with auto_load_blank behaves like a
+    disc robot: a blank goes in before each copy and the written disc comes out to the tray
+    (media/<job>/<label>.iso)."""
+
+    def __init__(self, drive: DriveConfig, xorriso: str, tray: Path):
+        self.drive = drive
+        self.name = drive.name
+        self.media = drive.media
+        self.device = drive.device
+        self.capacity = drive_capacity(drive) or KINDS[drive.media].capacity
+        self.optical = OpticalDrive(drive.device, xorriso)
+        self.tray = tray
+
+    @property
+    def robot(self) -> bool:
+        """A stdio: drive that loads a blank itself and puts each written disc in the tray."""
+        return self.drive.is_stdio and self.drive.auto_load_blank
+
+    def _out(self, label: str) -> Path:
+        return self.tray / f"{label}{KINDS[self.media].suffix}"
+
+    def _released(self, label: str, size: int, sha256: str) -> str | None:
+        # Burned, verified and ejected to the tray just before a crash.
+        out = self._out(label)
+        if self.robot and out.exists() and sha256_file(out, size)[0] == sha256:
+            return str(out)
+        return None
+
+    def _target(self, label: str, size: int) -> Path:
+        return self.optical.path
+
+    def _adopt(self, target: Path, size: int, sha256: str) -> bool:
+        """The disc in the drive is this very image: burned before a crash, not yet ejected."""
+        if self.robot:
+            return target.exists() and target.stat().st_size >= max(size, 1) and \
+                self.optical.read_back_sha256(size) == sha256
+        status = self.optical.status()
+        if not status.present or status.blank:
+            return False
+        try:
+            return self.optical.read_back_sha256(size) == sha256
+        except DeviceError:
+            return False
+
+    def _write(self, target: Path, image: Path, size: int) -> None:
+        if self.robot:
+            # The robot's load: a disc left in the drive that is not this image goes aside.
+            if target.exists() and target.stat().st_size > 0:
+                spoiled = self.tray / "spoiled"
+                spoiled.mkdir(parents=True, exist_ok=True)
+                os.replace(target, spoiled / f"{int(time.time() * 1000)}-{target.name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+        self.optical.burn(image)
+
+    def _read_back(self, target: Path, size: int) -> str:
+        return self.optical.read_back_sha256(size)
+
+    def _mismatch(self, target: Path) -> MediaMismatch:
+        return MediaMismatch(
+            f"The disc in {self.drive.name} does not read back the same as what was written "
+            "(bad disc or drive). Put in a new blank disc; the job will retry.")
+
+    def _release(self, target: Path, label: str) -> str:
+        self.optical.eject()
+        if self.robot:
+            out = self._out(label)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, out)
+            return str(out)
+        return self.drive.device
+
+    def status(self) -> WriterStatus:
+        """What xorriso says is in the drive: "DVD+R, blank", "no disc, empty"."""
+        try:
+            st = self.optical.status()
+        except DeviceError as exc:
+            state = BUSY if isinstance(exc, DriveBusy) else FAULT
+            return WriterStatus(self.name, self.device, self.media, state, str(exc))
+        words = "blank" if st.blank else ("written" if st.present else "empty")
+        # A robot loads a blank itself; a person must put one in any other drive.
+        state = READY if st.blank or self.robot else NO_MEDIUM
+        return WriterStatus(self.name, self.device, self.media, state,
+                            f"{st.media_type or 'no disc'}, {words}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from burner.media import checksums, fat, iso
-from burner.media.kinds import check_image_fits
+from burner.media.kinds import KINDS, check_image_fits
 from burner.record import Image
 
 if TYPE_CHECKING:
@@ -20,16 +20,15 @@ NEEDS_ROOM = True   # the disk must hold the plan's estimate first (diskspace.py
 def run(ctx: JobContext) -> None:
     staged = ctx.record.staged
     plan = ctx.record.plan
-    media = plan.media
+    media = KINDS[plan.media]
     limit = plan.image_limit    # None: a USB stick checks its own size
     images = []
     for vol in staged.volumes:
-        if media == "usb":
+        path = ctx.out() / f"vol{vol.index}{media.suffix}"
+        if media.image == "fat32":
             # PS3.12 Annex R: one FAT32 file-set in the first partition of an MBR stick.
-            path = ctx.out() / f"vol{vol.index}.img"
             size = fat.build_fat32_image(vol.tree, path, label=vol.fileset_id)
         else:
-            path = ctx.out() / f"vol{vol.index}.iso"
             publisher = ctx.config.institution.get("name", "")
             size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher)
         ctx.checkpoint("master")
@@ -37,9 +36,8 @@ def run(ctx: JobContext) -> None:
             # The plan estimated sizes from headers; what was staged may be larger (a file
             # that inflates, a lying header). An image larger than its medium is never
             # written: the job waits for a person, naming both sizes.
-            check_image_fits(max(size, path.stat().st_size), limit, media,
-                             f"disc {vol.index} of {vol.count}" if media != "usb"
-                             else f"USB stick {vol.index} of {vol.count}")
+            check_image_fits(max(size, path.stat().st_size), limit, media.name,
+                             f"{media.volume_word} {vol.index} of {vol.count}")
         digest, _ = checksums.sha256_file(path)
         images.append(Image(vol.index, vol.count, path, size, digest))
     ctx.save(images)

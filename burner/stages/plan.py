@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from burner.dicom.headers import Instance
-from burner.dicom.profiles import ALLOWED_SYNTAXES, DEFAULT_PROFILE, PROFILE_MEDIA
+from burner.dicom.profiles import ALLOWED_SYNTAXES
 from burner.errors import JobHeld, JobRejected
-from burner.media.kinds import CAPACITY, MB, SECTOR, drive_capacity, image_limit
-from burner.media.writers import no_writer, takes
+from burner.media.kinds import KINDS, MB, SECTOR, auto_media, drive_capacity, image_limit
+from burner.media.writers import no_writer, served_media
 from burner.record import Plan
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 NAME = "plan"
 LANE = "prepare"
 
-MEDIA_ORDER = ("cd", "dvd", "dvd-dl", "bd", "usb")
 VOLUME_OVERHEAD = 4 * MB     # file-system structures, DICOMDIR, README, INDEX.HTM, lists
 FILE_OVERHEAD = 1024         # a directory entry, a DICOMDIR record and a checksum line
 WEB_PER_IMAGE = 48 * 1024    # its IHE_PDI rendition (measured ~29 KB for a 512x512 CT) + page
@@ -74,13 +73,13 @@ Capacities = dict[str, int]
 
 def usable(media: str, capacities: Capacities | None = None) -> int:
     """Bytes of objects a volume of `media` takes (its capacity less the volume's own files)."""
-    return (capacities or {}).get(media, CAPACITY[media]) - VOLUME_OVERHEAD
+    return (capacities or {}).get(media, KINDS[media].capacity) - VOLUME_OVERHEAD
 
 
 def writer_media(config: Config) -> list[str]:
     """The media this station's writers can take, smallest first."""
     have = {d.media for d in config.drives}
-    return [m for m in MEDIA_ORDER if m in have]
+    return [m for m in auto_media() if m in have]
 
 
 def writer_capacities(config: Config) -> Capacities:
@@ -163,7 +162,8 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
     that holds the viewer data too when one does; a volume whose viewer data would not fit
     goes without it (Plan.viewer)."""
     def profile_for(media: str) -> str:
-        return DEFAULT_PROFILE[media] if requested_profile == "auto" else requested_profile
+        return KINDS[media].default_profile if requested_profile == "auto" \
+            else requested_profile
 
     # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
     media = choose_media(requested_media, available,
@@ -172,7 +172,7 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
                          capacities)
     room = usable(media, capacities)
     profile = profile_for(media)
-    if media not in PROFILE_MEDIA[profile]:
+    if profile not in KINDS[media].profiles:
         raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
                           "choose a matching profile or media.profile \"auto\"")
     sizes = [footprint(i, profile, web) for i in instances]
@@ -188,7 +188,8 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
             for size, extra in zip(estimated, extras, strict=True)]
     estimated = [size + extra if fit else size
                  for size, extra, fit in zip(estimated, extras, fits, strict=True)]
-    known = media != "usb" or media in (capacities or {})
+    # A stick's real size is known when it is written, unless the station knows it now.
+    known = KINDS[media].writer != "usb" or media in (capacities or {})
     limit = image_limit(media, room + VOLUME_OVERHEAD) if known else None
     return Plan(media, profile, volumes, estimated, fits, limit)
 
@@ -202,8 +203,7 @@ def run(ctx: JobContext) -> None:
     # Before anything is staged (patient data copied to work/): a medium this station cannot
     # write waits for a person now, not after staging and mastering. `burner build` writes
     # nothing, so it needs no writer.
-    if ctx.writes and made.media != "iso" and not any(takes(d, made.media)
-                                                      for d in ctx.config.drives):
+    if ctx.writes and made.media not in served_media(ctx.config):
         raise no_writer(made.media)
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
