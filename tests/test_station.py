@@ -31,7 +31,7 @@ from conftest import (
 
 from burner import synth
 from burner.pipeline import STAGES
-from burner.spool import OWNER
+from burner.spool import OWNER, REASON_CODE
 
 STRANGER = synth.Patient(id="XQ998877", name="QUIMBY^XAVERIUS", birth_date="19440102", sex="M")
 FOREIGN_FILE = "dicom/SE001/IM00003.dcm"
@@ -39,9 +39,11 @@ DAMAGED_FILE = "DICOM/ST000001/SE000001/IM000003"
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
-    """{relative path: SHA-256} of every file under `folder`, less the station's owner mark."""
+    """{relative path: SHA-256} of every file under `folder`, less the station's marks (owner,
+    reason code)."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in (OWNER, REASON_CODE)}
 
 
 def read_result(station: StationDir, job_id: str) -> dict:
