@@ -18,7 +18,7 @@ import pytest
 from burner import pipeline
 from burner.config import load_config
 from burner.context import JobContext
-from burner.errors import DeviceError, InternalError, JobHeld, Reason
+from burner.errors import DeviceError, InternalError, JobHeld, NoSuchJob, Reason
 from burner.manifest import Manifest, StudyRef
 from burner.operations import overview
 from burner.patient import Approved, Found
@@ -111,6 +111,9 @@ def test_held_and_rejected_jobs_carry_their_code(tmp_path: Path) -> None:
     info = overview.status(ctx.config).as_dict()
     (job,) = info["jobs"]
     assert (job["job_id"], job["state"], job["reason_code"]) == ("H1", "held", "WRONG_PATIENT")
+    assert overview.job(ctx.config, "H1").as_dict() == job
+    with pytest.raises(NoSuchJob):
+        overview.job(ctx.config, "H2")
 
     ctx = _context(tmp_path / "r", "R1")
     ctx.db.request_cancel("R1")

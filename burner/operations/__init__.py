@@ -10,7 +10,7 @@ for a wrong configuration. Nothing here prints or exits: cli.main turns errors i
 Modules, one concern each:
 - intake: submit, approve
 - control: retry, cancel, adopt
-- overview: status (= `burner status --json`), drives, verify
+- overview: status (= `burner status --json`), job (one job of it), drives, verify
 - prints: reprint
 - upkeep: init, cleanup, recover
 `burner build` is burner.build.build_job.
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from burner.operations.control import Adopted, Cancelled, Retried, adopt, cancel, retry
 from burner.operations.intake import Approved, Submitted, approve, submit
-from burner.operations.overview import Drives, JobInfo, Status, drives, status, verify
+from burner.operations.overview import Drives, JobInfo, Status, drives, job, status, verify
 from burner.operations.prints import Reprinted, Sent, reprint
 from burner.operations.upkeep import Cleaned, Initialised, Recovered, cleanup, init, recover
 
 __all__ = ["Adopted", "Approved", "Cancelled", "Cleaned", "Drives", "Initialised", "JobInfo",
            "Recovered", "Reprinted", "Retried", "Sent", "Status", "Submitted", "adopt",
-           "approve", "cancel", "cleanup", "drives", "init", "recover", "reprint", "retry",
+           "approve", "cancel", "cleanup", "drives", "init", "job", "recover", "reprint", "retry",
            "status", "submit", "verify"]

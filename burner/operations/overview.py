@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from burner import heartbeat
 from burner.config import Config
-from burner.errors import JobRejected, Reason
+from burner.errors import JobRejected, NoSuchJob, Reason
 from burner.operations.common import open_db, open_spool
 from burner.retention import disk_use, tree_bytes
 from burner.spool import REASON, Spool, reason_code
@@ -139,6 +139,19 @@ def status(config: Config) -> Status:
         drives=[DriveInfo(d.name, d.device, d.media) for d in config.drives],
         printers=[{"mode": config.printing.get("mode", "folder")}],
         disk={**disk_use(config), "retention_days": config.retention_days})
+
+
+def job(config: Config, job_id: str) -> JobInfo:
+    """One job as `status` shows it (the web app's /api/jobs/{id}); NoSuchJob when neither the
+    spool nor the database knows it."""
+    spool = open_spool(config)
+    found = spool.locate(job_id)
+    with open_db(config) as db:
+        row = db.get(job_id)
+        if found is None and row is None:
+            raise NoSuchJob(f"there is no job called {job_id}")
+        where = found[0] if found is not None else "missing"
+        return job_info(spool, db, where, job_id, row, config.silent_seconds, config.work_dir)
 
 
 @dataclass(frozen=True)
