@@ -1,4 +1,8 @@
-"""`burner build`: one job folder to staged volume trees and images, without burning."""
+"""`burner build`: one job folder to staged volume trees and images, without burning.
+
+A job that is refused or held is an outcome, not a failure of the command: `build_job` returns
+it with the error that stopped it (`BuildOutcome.error`), so that the CLI prints the outcome
+first and then exits with that error's code (cli.main, the one place exit codes are made)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from burner.config import Config
-from burner.errors import JobHeld, JobRejected
+from burner.errors import BurnerError, JobHeld, JobRejected
 from burner.pipeline import STAGES, JobContext, run_stage
 from burner.printout.deliver import render_all
 from burner.printout.sheet import sheet_for
@@ -22,15 +26,23 @@ BUILD_STAGES = ("validate", "gather", "identity", "plan", "stage", "master")
 @dataclass
 class BuildOutcome:
     job_id: str
-    held: bool = False
-    rejected: bool = False
+    error: BurnerError | None = None    # JobRejected or JobHeld: why nothing was built
     problems: list[str] = field(default_factory=list)   # for people: control chars escaped
     volumes: list[dict] = field(default_factory=list)
     prints: dict = field(default_factory=lambda: {"cover": None, "labels": []})
 
     @property
+    def held(self) -> bool:
+        return isinstance(self.error, JobHeld)
+
+    @property
+    def rejected(self) -> bool:
+        return isinstance(self.error, JobRejected)
+
+    @property
     def exit_code(self) -> int:
-        return 2 if self.rejected else 3 if self.held else 0
+        """The code `burner build` exits with: its error's, else 0."""
+        return self.error.exit_code if self.error is not None else 0
 
     def as_dict(self) -> dict:
         return {"job_id": self.job_id, "held": self.held, "problems": self.problems,
@@ -69,11 +81,11 @@ def build_job(config: Config, job_dir: Path, out_dir: Path) -> BuildOutcome:
             if module.NAME in BUILD_STAGES:
                 run_stage(ctx, module)
     except JobRejected as exc:
-        outcome.rejected = True
+        outcome.error = exc
         outcome.problems = [shown_lines(exc)]
         return outcome
     except JobHeld as exc:
-        outcome.held = True
+        outcome.error = exc
         outcome.problems = [shown_lines(exc), *map(one_line, exc.details)]
         return outcome
     finally:

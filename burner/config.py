@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from burner.dicom.parse import MB, Limits
-from burner.errors import JobRejected
+from burner.errors import ConfigError
 
 MEDIA_TYPES = ("cd", "dvd", "dvd-dl", "bd", "usb", "iso")
 
@@ -102,26 +102,39 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else (base / path)
 
 
+def _number(section: dict, key: str, default: float, where: str, kind: type = float) -> float:
+    """A number setting, or ConfigError naming it (never a Python traceback)."""
+    try:
+        value = kind(section.get(key, default))
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or value != value or value < 0:      # NaN, negative
+        whole = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"configuration: {where} {key} must be {whole} of 0 or more")
+    return value
+
+
 def _drive(base: Path, item: dict) -> DriveConfig:
     unknown = set(item) - {"name", "device", "media", "auto_load_blank", "capacity_mb"}
     if unknown:
-        raise JobRejected(f"configuration: unknown drive setting(s) {sorted(unknown)}")
+        raise ConfigError(f"configuration: unknown drive setting(s) {sorted(unknown)}")
     device = str(item.get("device", ""))
     if not device:
-        raise JobRejected("configuration: every [[drives]] entry needs a device")
+        raise ConfigError("configuration: every [[drives]] entry needs a device")
     media = str(item.get("media", "dvd"))
     if device.startswith("stdio:"):
         device = "stdio:" + str(_resolve(base, device[len("stdio:"):]))
     elif media == "usb" and device != "auto":
         device = str(_resolve(base, device))   # a /dev path, or a file standing in for a stick
     if media not in MEDIA_TYPES:
-        raise JobRejected(f"configuration: drive media must be one of {', '.join(MEDIA_TYPES)}")
+        raise ConfigError(f"configuration: drive media must be one of {', '.join(MEDIA_TYPES)}")
     return DriveConfig(
         name=str(item.get("name", device)),
         device=device,
         media=media,
         auto_load_blank=bool(item.get("auto_load_blank", False)),
-        capacity_mb=int(item["capacity_mb"]) if "capacity_mb" in item else None,
+        capacity_mb=int(_number(item, "capacity_mb", 0, "[[drives]]", int))
+        if "capacity_mb" in item else None,
     )
 
 
@@ -131,14 +144,14 @@ def _limits(section: dict) -> Limits:
         return Limits(max_element_bytes=int(section.get("max_element_mb", 4096)) * MB,
                       max_inflated_bytes=int(section.get("max_inflated_mb", 512)) * MB)
     except (TypeError, ValueError):
-        raise JobRejected("configuration: [limits] values must be whole numbers of MB") \
+        raise ConfigError("configuration: [limits] values must be whole numbers of MB") \
             from None
 
 
 def _logging(base: Path, section: dict) -> tuple[Path | None, str]:
     level = str(section.get("level", "info")).lower()
     if level not in ("debug", "info", "warning"):
-        raise JobRejected("configuration: [logging] level must be debug, info or warning")
+        raise ConfigError("configuration: [logging] level must be debug, info or warning")
     name = str(section.get("file", "")).strip()
     return (_resolve(base, name) if name else None), level
 
@@ -149,7 +162,7 @@ def _retention_days(section: dict) -> float:
     except (TypeError, ValueError):
         days = -1.0
     if not days >= 0:
-        raise JobRejected("configuration: [retention] days must be a number of days, "
+        raise ConfigError("configuration: [retention] days must be a number of days, "
                           "0 to keep everything")
     return days
 
@@ -170,9 +183,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             text = Path(chosen).read_text(encoding="utf-8")
             data = _merge(data, tomllib.loads(text))
         except FileNotFoundError as exc:
-            raise JobRejected(f"configuration file {chosen} does not exist") from exc
+            raise ConfigError(f"configuration file {chosen} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise JobRejected(f"configuration file {chosen} is not valid TOML: {exc}") from exc
+            raise ConfigError(f"configuration file {chosen} is not valid TOML: {exc}") from exc
         source = str(chosen)
 
     station = data.get("station", {})
@@ -186,13 +199,13 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         station_id=str(station.get("id") or socket.gethostname()),
         data_dir=data_dir,
         spool_dir=_resolve(data_dir, str(spool.get("path", "spool"))),
-        rescan_seconds=float(spool.get("rescan_seconds", 5.0)),
-        quiet_seconds=float(spool.get("quiet_seconds", 10.0)),
-        incomplete_seconds=float(spool.get("incomplete_seconds", 120.0)),
-        silent_seconds=float(spool.get("silent_seconds", 120.0)),
+        rescan_seconds=_number(spool, "rescan_seconds", 5.0, "[spool]"),
+        quiet_seconds=_number(spool, "quiet_seconds", 10.0, "[spool]"),
+        incomplete_seconds=_number(spool, "incomplete_seconds", 120.0, "[spool]"),
+        silent_seconds=_number(spool, "silent_seconds", 120.0, "[spool]"),
         institution={k: str(v) for k, v in data.get("institution", {}).items()},
-        max_attempts=int(job.get("max_attempts", 3)),
-        retry_delay_seconds=float(job.get("retry_delay_seconds", 2.0)),
+        max_attempts=int(_number(job, "max_attempts", 3, "[job]", int)),
+        retry_delay_seconds=_number(job, "retry_delay_seconds", 2.0, "[job]"),
         keep_work=bool(job.get("keep_work", False)),
         drives=tuple(_drive(data_dir, d) for d in data.get("drives", [])),
         media_dir=_resolve(data_dir, str(output.get("media_dir", "media"))),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from burner.config import Config
-from burner.errors import JobCancelled, JobFolderGone
+from burner.errors import JobCancelled, JobFolderGone, Reason
 from burner.record import JobRecord
 from burner.spool import Spool
 from burner.state import StateDB
@@ -65,7 +65,7 @@ class JobContext:
         owner = self.spool.owner(self.job_dir) if self.writes else None
         if owner not in (None, self.config.station_id):
             # Another station took the job over (burner adopt) while this one was silent.
-            raise JobFolderGone(taken_over_words(owner))
+            raise JobFolderGone(taken_over_words(owner), code=Reason.TAKEN_OVER)
 
     def checkpoint(self, where: str) -> None:
         """Test hook: pause inside a stage so a test can kill the station there."""

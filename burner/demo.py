@@ -13,6 +13,7 @@ import pydicom
 
 from burner import synth
 from burner.config import Config
+from burner.errors import BurnerError
 from burner.locks import StationLock
 from burner.spool import Spool, write_atomic
 from burner.station import Station
@@ -90,8 +91,7 @@ def _demo(config: Config, slices: int, echo: Callable[[str], None]) -> str:
     if where != "done":
         reason = (path / "reason.txt").read_text() if path and (path / "reason.txt").exists() \
             else "see burner status"
-        echo(f"The demo job ended in {where}/: {reason}")
-        raise SystemExit(1)
+        raise BurnerError(f"The demo job ended in {where}/: {reason}")
     result = json.loads((path / "result.json").read_text())
     echo(f"Done. Job folder with result.json and audit.xml: {path}")
     for copy in result["copies"]:

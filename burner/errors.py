@@ -123,3 +123,20 @@ class InternalError(BurnerError):
 
     exit_code = 1
     code = Reason.INTERNAL
+
+
+def os_error_words(exc: OSError) -> str:
+    """A file-system failure as one line a person can act on."""
+    import errno
+
+    where = exc.filename or "a file"
+    if exc.errno == errno.ENOSPC:
+        return (f"the disk holding {where} is full. Free some space (burner cleanup deletes "
+                "the work files of finished jobs), then try again.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"burner may not use {where} (permission denied); check who owns it."
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system; burner needs to write there."
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{where}: a file stands where burner needs a folder; move it away."
+    return f"{where}: {exc.strerror or exc}"

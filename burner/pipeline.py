@@ -16,11 +16,14 @@ from types import ModuleType
 from burner.context import JobContext
 from burner.diskspace import DiskFull, check_room, free_bytes, full_words, is_disk_full, need_for
 from burner.errors import (
+    BurnerError,
     DeviceBusy,
     DeviceError,
+    InternalError,
     JobFolderGone,
     JobHeld,
     JobRejected,
+    Reason,
 )
 from burner.stages import (
     done,
@@ -94,28 +97,35 @@ def run_job(ctx: JobContext, lane: str | None = None) -> str:
                               module.NAME)
                 ctx.db.set_state(ctx.job_id, JobState.HELD,
                                  "the job folder could not be moved out of active/; a "
-                                 "technician should look at the spool and the log")
+                                 "technician should look at the spool and the log",
+                                 code=Reason.STATION)
                 return JobState.HELD
 
 
 def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
-    """Turn a stage's exception into a spool move and a recorded state, with the reason.
+    """Turn a stage's exception into a spool move and a recorded state, with the reason in
+    words and its code (errors.Reason) beside them.
 
     The reason is written for people: the message's own lines are kept, and whatever came
     from outside (the folder name, file names in the details, an unexpected exception's text)
-    has its control characters escaped, so it cannot add lines of its own (untrusted.py)."""
+    has its control characters escaped, so it cannot add lines of its own (untrusted.py).
+
+    A rejected job goes to rejected/, a held one to held/; a device fault is tried again up
+    to `[job] max_attempts` times, then held; a busy drive or a full disk waits without using
+    up an attempt. A bug in burner (InternalError, or any exception that is not a
+    BurnerError) holds the job at once: trying again would fail the same way."""
     job_id = ctx.job_id
     shown_id = one_line(job_id)
     if isinstance(exc, JobRejected):
         message = lines(exc)
         reason = f"Job {shown_id} was not processed: {message}"
-        ctx.spool.move(job_id, "active", "rejected", reason)
-        ctx.db.set_state(job_id, JobState.REJECTED, message)
+        ctx.spool.move(job_id, "active", "rejected", reason, exc.code)
+        ctx.db.set_state(job_id, JobState.REJECTED, message, code=exc.code)
         log.warning("job %s rejected at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.REJECTED
     if isinstance(exc, JobFolderGone):      # no folder to move or to write reason.txt into
         message = lines(exc)
-        ctx.db.set_state(job_id, JobState.HELD, message)
+        ctx.db.set_state(job_id, JobState.HELD, message, code=exc.code)
         log.warning("job %s held at %s: its folder left the spool", shown_id, stage_name)
         return JobState.HELD
     if isinstance(exc, JobHeld):
@@ -123,8 +133,8 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
         text = [f"Job {shown_id} is on hold and was NOT written to any disc.", "", message]
         text += [f"  - {one_line(d)}" for d in exc.details]
         text += ["", "When it is sorted out, run: burner retry " + shown_id]
-        ctx.spool.move(job_id, "active", "held", "\n".join(text))
-        ctx.db.set_state(job_id, JobState.HELD, message)
+        ctx.spool.move(job_id, "active", "held", "\n".join(text), exc.code)
+        ctx.db.set_state(job_id, JobState.HELD, message, code=exc.code)
         log.warning("job %s held at %s (reason in reason.txt)", shown_id, stage_name)
         return JobState.HELD
     if is_disk_full(exc):
@@ -132,29 +142,41 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
         shutil.rmtree(ctx.out(stage_name), ignore_errors=True)
         exc = DiskFull(full_words(ctx.work, None, free_bytes(ctx.work)))
     if isinstance(exc, DeviceBusy):     # not a failure: the drive is busy, the disk full
-        ctx.db.set_state(job_id, JobState.WAITING, one_line(exc),
+        ctx.db.set_state(job_id, JobState.WAITING, one_line(exc), code=exc.code,
                          not_before=time.time() + max(ctx.config.retry_delay_seconds,
                                                       exc.wait_seconds))
         log.info("job %s: %s", shown_id, one_line(exc))
         return JobState.WAITING
     row = ctx.db.get(job_id)
     attempts = (row.attempts if row else 0) + 1
-    if isinstance(exc, DeviceError):
+    if isinstance(exc, BurnerError) and not isinstance(exc, InternalError):
         text = one_line(exc)     # one sentence, which may quote a device's own words
+        code = exc.code
+        if not isinstance(exc, DeviceError):
+            log.warning("job %s: %s failed: %s", shown_id, stage_name, text, exc_info=exc)
     else:
+        # A bug: the trace goes to the log, plain words to the person; no second attempt.
         log.exception("job %s: unexpected failure in %s", shown_id, stage_name, exc_info=exc)
-        text = (f"burner hit an unexpected problem while doing '{stage_name}' "
-                f"({exc.__class__.__name__}: {one_line(exc)}). A technician should look at "
-                "the log.")
-    if attempts < ctx.config.max_attempts:
+        text = unexpected_words(stage_name, exc)
+        code = Reason.INTERNAL
+    if code != Reason.INTERNAL and attempts < ctx.config.max_attempts:
         delay = ctx.config.retry_delay_seconds * attempts
-        ctx.db.set_state(job_id, JobState.WAITING, text, not_before=time.time() + delay,
-                         attempts_delta=1)
+        ctx.db.set_state(job_id, JobState.WAITING, text, code=code,
+                         not_before=time.time() + delay, attempts_delta=1)
         log.warning("job %s: %s failed (attempt %d), retrying: %s", shown_id, stage_name,
                     attempts, one_line(exc))
         return JobState.WAITING
-    reason = (f"Job {shown_id} stopped after {attempts} attempts at '{stage_name}' and was put "
-              f"on hold.\n\n{text}\n\nWhen it is fixed, run: burner retry {shown_id}")
-    ctx.spool.move(job_id, "active", "held", reason)
-    ctx.db.set_state(job_id, JobState.HELD, text, attempts_delta=1)
+    stopped = (f"stopped at '{stage_name}'" if code == Reason.INTERNAL else
+               f"stopped after {attempts} attempts at '{stage_name}'")
+    reason = (f"Job {shown_id} {stopped} and was put on hold.\n\n{text}\n\n"
+              f"When it is fixed, run: burner retry {shown_id}")
+    ctx.spool.move(job_id, "active", "held", reason, code)
+    ctx.db.set_state(job_id, JobState.HELD, text, code=code, attempts_delta=1)
     return JobState.HELD
+
+
+def unexpected_words(stage_name: str, exc: BaseException) -> str:
+    """What a person is told of a bug in burner: what it was doing, and whom to ask."""
+    return (f"burner hit an unexpected problem while doing '{stage_name}' "
+            f"({exc.__class__.__name__}: {one_line(exc)}). This is not a fault of the job or "
+            "the drive, so it was not tried again; a technician should look at the log.")

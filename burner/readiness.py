@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from burner.errors import Reason
+
 INCOMPLETE_SECONDS = 120.0   # quiet this long and still incomplete: an error to show
 MANIFEST = "job.json"
 _MANIFEST_BYTES = 1 << 20
@@ -81,10 +83,12 @@ def expected(job_dir: Path) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class Readiness:
-    """"claim", "wait" (not complete yet) or "reject" (with the reason for a person)."""
+    """"claim", "wait" (not complete yet) or "reject" (with the reason for a person and its
+    errors.Reason code)."""
 
     verdict: str
     reason: str = ""
+    code: str = ""
 
 
 def readiness(job_dir: Path, quiet_seconds: float,
@@ -114,4 +118,5 @@ def readiness(job_dir: Path, quiet_seconds: float,
         f"This job folder is incomplete: its job.json expects {want[0]} files of {want[1]} "
         f"bytes in all, but the folder holds {tree.files} files of {tree.bytes} bytes and "
         f"nothing has changed in it for {int(idle)} seconds, so the copy did not finish. "
-        "Copy the job into incoming/ again and move it to approved/ when it is complete."))
+        "Copy the job into incoming/ again and move it to approved/ when it is complete."),
+        Reason.INCOMPLETE)

@@ -12,6 +12,7 @@ from burner.manifest import OWNER_FILE, job_id_problem
 
 FOLDERS = ("incoming", "pending", "approved", "active", "done", "held", "rejected")
 REASON = "reason.txt"
+REASON_CODE = ".burner-reason-code"   # beside reason.txt: its errors.Reason, for programs
 OWNER = OWNER_FILE          # written into a claimed job folder: which station works on it
 ORPHAN_SECONDS = 60.0       # an active/ folder with no owner this long was left by a crash
 
@@ -106,7 +107,8 @@ class Spool:
         `job_id`: where a job of that name already is."""
         return [name for name in self.places(job_id) if name not in ("approved", "incoming")]
 
-    def reject_unclaimed(self, job_dir: Path, reason: str, tag: str = "") -> Path | None:
+    def reject_unclaimed(self, job_dir: Path, reason: str, tag: str = "",
+                         code: str = "") -> Path | None:
         """Move a job folder out of approved/ into rejected/ without claiming it; None when
         another station took it first. With a `tag` (a duplicate id) it is renamed
         `<id>-<tag>-<time>` so that nothing of an earlier job of that name is touched; without,
@@ -123,7 +125,7 @@ class Spool:
             os.rename(job_dir, target)
         except OSError:
             return None
-        write_atomic(target / REASON, (reason.rstrip() + "\n").encode("utf-8"))
+        write_reason(target, reason, code)
         fsync_dir(target.parent)
         return target
 
@@ -155,18 +157,40 @@ class Spool:
             return False
         return age > ORPHAN_SECONDS
 
-    def move(self, job_id: str, src: str, dest: str, reason: str | None = None) -> Path:
-        """Move a job folder between spool folders; `reason` goes into reason.txt first."""
+    def move(self, job_id: str, src: str, dest: str, reason: str | None = None,
+             code: str = "") -> Path:
+        """Move a job folder between spool folders; `reason` goes into reason.txt first (and
+        `code`, its errors.Reason, beside it)."""
         source = self.root / src / job_id
         target = self.root / dest / job_id
         if reason is not None:
-            write_atomic(source / REASON, (reason.rstrip() + "\n").encode("utf-8"))
+            write_reason(source, reason, code)
         if target.exists():
             raise JobRejected(f"a job called {job_id} is already in {dest}/; "
                               "rename one of them and try again")
         os.rename(source, target)
         fsync_dir(target.parent)
         return target
+
+
+def write_reason(job_dir: Path, reason: str, code: str = "") -> None:
+    """reason.txt for people, and the reason's code beside it for programs (none: removed, so
+    that an old code never stands beside new words)."""
+    if code:
+        write_atomic(job_dir / REASON_CODE, f"{code}\n".encode())
+    else:
+        (job_dir / REASON_CODE).unlink(missing_ok=True)
+    write_atomic(job_dir / REASON, (reason.rstrip() + "\n").encode("utf-8"))
+
+
+def reason_code(job_dir: Path) -> str:
+    """The code written beside a job folder's reason.txt ('' when none was)."""
+    try:
+        with open(job_dir / REASON_CODE, "rb") as fp:
+            text = fp.read(64).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isidentifier() else ""
 
 
 def write_owner(job_dir: Path, station: str, generation: str = "") -> None:

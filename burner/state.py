@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '',
+    reason_code TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     media TEXT NOT NULL DEFAULT '',
     station TEXT NOT NULL DEFAULT '',
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS history (
     at REAL NOT NULL,
     stage TEXT NOT NULL,
     event TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    code TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS copies (
     job_id TEXT NOT NULL,
@@ -72,6 +74,12 @@ CREATE TABLE IF NOT EXISTS volumes (
     PRIMARY KEY (job_id, volume)
 );
 """
+# Columns added after the first release: (table, column, definition). A database made by an
+# earlier version gets them when it is opened (ALTER TABLE ... ADD COLUMN), its rows ''.
+_ADDED_COLUMNS = (
+    ("jobs", "reason_code", "TEXT NOT NULL DEFAULT ''"),
+    ("history", "code", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 class PrintState(StrEnum):
@@ -103,6 +111,7 @@ class JobRow:
     station: str
     created: float
     updated: float
+    reason_code: str = ""        # errors.Reason of `reason` ('' while nothing is wrong)
 
 
 class StateDB:
@@ -119,6 +128,7 @@ class StateDB:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            self._add_columns()
             # Which database this is: a job folder claimed under it carries the same mark, so
             # a database lost or replaced (restored, emptied) is noticed, never trusted.
             self._conn.execute("INSERT OR IGNORE INTO station_info VALUES ('generation', ?)",
@@ -139,6 +149,20 @@ class StateDB:
                 f"The station's database {path} is damaged or is not a burner database "
                 f"({exc}). Nothing was changed. A technician should move it aside (keep it "
                 "for a look) before the station runs again.") from None
+
+    def _add_columns(self) -> None:
+        """Bring a database of an earlier version up to this schema, in one transaction so
+        that two processes opening it at once do not both add a column."""
+        def missing(c: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            have = {(t, r[1]) for t in {t for t, _, _ in _ADDED_COLUMNS}
+                    for r in c.execute(f"PRAGMA table_info({t})")}
+            return [a for a in _ADDED_COLUMNS if (a[0], a[1]) not in have]
+
+        if not missing(self._conn):
+            return
+        with self._tx() as c:
+            for table, column, definition in missing(c):
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _keep_reserve(self) -> None:
         """A few MB kept on the database's disk, given up the moment the disk is full, so
@@ -182,9 +206,9 @@ class StateDB:
         self._conn.execute("COMMIT")
 
     def _log(self, conn: sqlite3.Connection, job_id: str, stage: str, event: str,
-             detail: str = "") -> None:
-        conn.execute("INSERT INTO history (job_id, at, stage, event, detail) VALUES (?,?,?,?,?)",
-                     (job_id, time.time(), stage, event, detail))
+             detail: str = "", code: str = "") -> None:
+        conn.execute("INSERT INTO history (job_id, at, stage, event, detail, code) "
+                     "VALUES (?,?,?,?,?,?)", (job_id, time.time(), stage, event, detail, code))
 
     def add_job(self, job_id: str, station: str) -> None:
         """Start a fresh record for a claimed job: its stages run again from the start. The
@@ -212,7 +236,8 @@ class StateDB:
                               f"{r['item']} {r['state']}: {r['path']}")
                 for table in ("copies", "prints", "volumes"):
                     c.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
-            c.execute("UPDATE jobs SET state=?, reason=?, updated=? WHERE job_id=?",
+            c.execute("UPDATE jobs SET state=?, reason=?, reason_code='', updated=? "
+                      "WHERE job_id=?",
                       (JobState.QUEUED, "queued again by an operator", time.time(), job_id))
             self._log(c, job_id, "", "queued", "start over" if start_over else "")
 
@@ -253,13 +278,15 @@ class StateDB:
             self._log(c, job_id, stage, "finished", detail)
 
     def set_state(self, job_id: str, state: JobState, reason: str = "", *,
-                  not_before: float = 0, attempts_delta: int = 0) -> None:
-        """How the job stands; written even on a full disk (the reserve is given up)."""
+                  code: str = "", not_before: float = 0, attempts_delta: int = 0) -> None:
+        """How the job stands, why (`reason` in words, `code` an errors.Reason); written
+        even on a full disk (the reserve is given up)."""
         def do(c: sqlite3.Connection) -> None:
-            c.execute("UPDATE jobs SET state=?, reason=?, not_before=?, "
+            c.execute("UPDATE jobs SET state=?, reason=?, reason_code=?, not_before=?, "
                       "attempts=attempts+?, updated=? WHERE job_id=?",
-                      (state, reason, not_before, attempts_delta, time.time(), job_id))
-            self._log(c, job_id, "", state, reason)
+                      (state, reason, str(code), not_before, attempts_delta, time.time(),
+                       job_id))
+            self._log(c, job_id, "", state, reason, str(code))
 
         self._write(do)
 
@@ -267,7 +294,7 @@ class StateDB:
         """Take a held job up again where it stopped: finished stages and copies stay."""
         with self._tx() as c:
             c.execute("UPDATE jobs SET state=?, attempts=0, not_before=0, reason='', "
-                      "cancel_requested=0, updated=? WHERE job_id=?",
+                      "reason_code='', cancel_requested=0, updated=? WHERE job_id=?",
                       (JobState.ACTIVE, time.time(), job_id))
             self._log(c, job_id, "", "resumed")
 
@@ -335,4 +362,4 @@ def _row(row: sqlite3.Row) -> JobRow:
         not_before=row["not_before"], reason=row["reason"],
         cancel_requested=bool(row["cancel_requested"]), media=row["media"],
         station=row["station"],
-        created=row["created"], updated=row["updated"])
+        created=row["created"], updated=row["updated"], reason_code=row["reason_code"])

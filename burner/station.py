@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from burner import heartbeat, retention
 from burner.config import Config
 from burner.context import JobContext, folder_gone_words, taken_over_words
-from burner.errors import BurnerError
+from burner.errors import BurnerError, Reason
 from burner.media.kinds import written_by
 from burner.media.writers import IMAGES, no_writer, served_media
 from burner.pipeline import next_stage, run_job, settle_failure
@@ -118,10 +118,11 @@ class Station:
             if where in _FINAL and row.state != _FINAL[where] and \
                     (running or row.state == JobState.QUEUED):
                 # The move was made, the record of it not (a crash in between).
-                self.db.set_state(row.job_id, _FINAL[where], row.reason)
+                self.db.set_state(row.job_id, _FINAL[where], row.reason, code=row.reason_code)
             elif where is None and running:
                 self.db.set_state(row.job_id, JobState.HELD,
-                                  folder_gone_words("active", row.job_id))
+                                  folder_gone_words("active", row.job_id),
+                                  code=Reason.FOLDER_GONE)
             elif where in ("pending", "approved") and running:
                 # Put back into the queue by hand: claimed again later, its copies kept.
                 self.db.note(row.job_id, "recover", "folder in " + where,
@@ -130,16 +131,18 @@ class Station:
             elif where == "active":
                 owner = self.spool.owner(self.spool.path("active", row.job_id))
                 if running and owner not in (None, station):
-                    self.db.set_state(row.job_id, JobState.HELD, taken_over_words(owner))
+                    self.db.set_state(row.job_id, JobState.HELD, taken_over_words(owner),
+                                      code=Reason.TAKEN_OVER)
                 elif row.state in (JobState.DONE, JobState.REJECTED) and owner in (None, station):
                     # Finished here, folder back in active/: nothing is left to run, so it
                     # goes back to where it ended rather than wait there for ever.
-                    self._finish_move(row.job_id, _FINAL_FOLDER[row.state], row.reason)
+                    self._finish_move(row.job_id, _FINAL_FOLDER[row.state], row.reason,
+                                      row.reason_code)
 
-    def _finish_move(self, job_id: str, dest: str, reason: str) -> None:
+    def _finish_move(self, job_id: str, dest: str, reason: str, code: str = "") -> None:
         try:
             self.spool.move(job_id, "active", dest,
-                            reason or None if dest != "done" else None)
+                            reason or None if dest != "done" else None, code)
         except (OSError, BurnerError) as exc:
             log.warning("job %s: finished, but its folder in active/ could not go back to "
                         "%s/: %s", one_line(job_id), dest, one_line(exc))
@@ -167,7 +170,8 @@ class Station:
             if ready.verdict == "wait" and (job_dir / "job.json").is_file():
                 self.left_waiting = True
             if ready.verdict == "reject":
-                if self.spool.reject_unclaimed(job_dir, ready.reason) is not None:
+                if self.spool.reject_unclaimed(job_dir, ready.reason,
+                                               code=ready.code) is not None:
                     log.warning("job %s: incomplete, moved to rejected/",
                                 one_line(job_dir.name))
                 continue
@@ -175,7 +179,8 @@ class Station:
                 continue
             why = self.duplicate(job_dir.name, db)
             if why:
-                moved = self.spool.reject_unclaimed(job_dir, why, "duplicate")
+                moved = self.spool.reject_unclaimed(job_dir, why, "duplicate",
+                                                    Reason.DUPLICATE_ID)
                 if moved is not None:
                     log.warning("job %s: refused, its id is taken; moved to rejected/%s",
                                 one_line(job_dir.name), one_line(moved.name))
@@ -265,7 +270,7 @@ class Station:
         try:
             row = db.get(job_id)
             if row is not None and row.state == JobState.WAITING:
-                db.set_state(job_id, JobState.ACTIVE, row.reason)
+                db.set_state(job_id, JobState.ACTIVE, row.reason, code=row.reason_code)
             ctx = self.context(job_id, db)
             ctx.writer = lane.writer
             run_job(ctx, lane.stages)

@@ -120,6 +120,7 @@ def test_nesting_is_bounded(tmp_path: Path) -> None:
         read_instance(path, "deep.dcm")
 
 
+@pytest.mark.slow     # a bomb: bounded memory on a large input
 def test_deflate_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
     """1 GiB of zeros deflates to about 1 MB; the cap stops inflating long before."""
     file_meta = quiet_read(_ct(tmp_path)).file_meta

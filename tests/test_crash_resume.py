@@ -20,6 +20,8 @@ from conftest import StationDir, sha256_prefix
 
 from burner.pipeline import STAGES
 
+pytestmark = pytest.mark.slow     # each test kills a running station mid-burn
+
 STAGE_NAMES = [s.NAME for s in STAGES]
 COPIES = 2
 PAUSE_TIMEOUT = 60.0

@@ -26,6 +26,8 @@ from burner.build import build_job
 from burner.config import load_config
 from burner.media.medium import check_medium
 
+pytestmark = pytest.mark.slow     # burns multi-disc sets through the station
+
 # Two 512x512 CT series of 1,525 slices (~800 MB each): each alone exceeds a CD, so the set is
 # cut inside the series, as the planner allows only then.
 SLICES = 1525

@@ -130,6 +130,7 @@ def test_submit_onto_a_full_disk_leaves_no_half_job(small_disk: Path, tmp_path: 
     assert station.where("FULL1") == [], "no half-made job anywhere in the spool"
 
 
+@pytest.mark.slow
 def test_a_drive_in_a_read_only_folder_is_named_not_called_too_small(
         small_disk: Path) -> None:
     station = new_station(small_disk / "station", max_attempts=2)
@@ -149,6 +150,7 @@ def test_a_drive_in_a_read_only_folder_is_named_not_called_too_small(
         subprocess.run(["umount", "-l", str(drives)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fresh", [True, False])
 def test_a_full_disk_at_start_is_said_in_words(small_disk: Path, fresh: bool) -> None:
     """`burner run` on a disk with no room at all: a fresh station cannot make its folders

@@ -8,9 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import StationDir, make_job_folder
 
 from burner.spool import OWNER
+
+pytestmark = pytest.mark.slow     # each test runs the station service
 
 
 def _tree(root: Path) -> dict[str, str]:

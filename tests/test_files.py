@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import StationDir, make_job_folder, new_station, serve, stop, study_patient
 
 from burner import synth
@@ -84,12 +85,14 @@ def _modes_after_a_job(tmp_path: Path, extra: str) -> dict[str, int]:
     return modes
 
 
+@pytest.mark.slow
 def test_files_burner_makes_are_private(tmp_path: Path) -> None:
     modes = _modes_after_a_job(tmp_path, "")
     readable = {p: oct(m) for p, m in modes.items() if m & 0o077}
     assert not readable, f"readable by others than the station's user: {readable}"
 
 
+@pytest.mark.slow
 def test_group_access_lets_the_group_read_and_nobody_else(tmp_path: Path) -> None:
     modes = _modes_after_a_job(tmp_path, "\n[files]\ngroup_access = true\n")
     assert not {p: oct(m) for p, m in modes.items() if m & 0o027}, "group write or others"
@@ -137,6 +140,7 @@ def _products(station: StationDir) -> set[str]:
             if (data / base).is_dir() for p in (data / base).iterdir()}
 
 
+@pytest.mark.slow
 def test_cleanup_deletes_only_finished_jobs_after_the_retention_time(tmp_path: Path) -> None:
     station = _retention_station(tmp_path)
     _add_jobs(station)
@@ -168,6 +172,7 @@ def test_cleanup_deletes_only_finished_jobs_after_the_retention_time(tmp_path: P
     assert sorted(events) == [("D1", "deleted"), ("D2", "deleted"), ("R1", "deleted")]
 
 
+@pytest.mark.slow
 def test_a_done_folder_the_database_does_not_call_done_is_kept(tmp_path: Path) -> None:
     """A job moved into done/ by hand while the database says held is not finished."""
     station = _retention_station(tmp_path)
@@ -180,6 +185,7 @@ def test_a_done_folder_the_database_does_not_call_done_is_kept(tmp_path: Path) -
     assert (station.data_dir / "work" / "H1" / "kept.txt").exists()
 
 
+@pytest.mark.slow
 def test_the_service_cleans_up_when_it_starts(tmp_path: Path) -> None:
     station = _retention_station(tmp_path)
     _add_jobs(station)
@@ -199,6 +205,7 @@ def test_the_service_cleans_up_when_it_starts(tmp_path: Path) -> None:
     assert "job D1: deleted its work files and images" in log.read_text()
 
 
+@pytest.mark.slow
 def test_retention_zero_keeps_everything(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station")
     _configure(station, "\n[retention]\ndays = 0\n")
@@ -210,6 +217,7 @@ def test_retention_zero_keeps_everything(tmp_path: Path) -> None:
     assert _products(station) == before
 
 
+@pytest.mark.slow
 def test_status_shows_disk_use(tmp_path: Path) -> None:
     station = _retention_station(tmp_path)
     station.add_job("S1")
@@ -282,6 +290,7 @@ def test_a_failed_deletion_is_reported_and_not_recorded(tmp_path: Path, monkeypa
     db.close()
 
 
+@pytest.mark.slow
 def test_status_shows_the_work_files_a_held_job_keeps(tmp_path: Path) -> None:
     station = _retention_station(tmp_path)
     _add_jobs(station)

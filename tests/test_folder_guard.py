@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import StationDir, run_paused
 
+pytestmark = pytest.mark.slow     # each test pauses a running station
+
 
 @pytest.mark.parametrize("where", ["verify", "print"])
 def test_a_job_whose_folder_is_removed_stops_held(station: StationDir, tmp_path: Path,

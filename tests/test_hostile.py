@@ -570,6 +570,7 @@ def watched_build(job: Job, out: Path) -> Watched:
     return Watched(built, int(rss_file.read_text()), largest)
 
 
+@pytest.mark.slow     # a bomb: bounded memory on a large input
 def test_deflate_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     """i: held as too large, peak RSS under 300 MB, no file over 50 MB written anywhere."""
     job = make_job(tmp_path, ["i"])
@@ -661,6 +662,7 @@ def test_dot_file_is_named_not_silently_skipped(tmp_path: Path) -> None:
 PAUSE_SECONDS = 5
 
 
+@pytest.mark.slow
 def test_a_file_replaced_after_the_identity_check_is_held(tmp_path: Path) -> None:
     """While the station is paused after identity, one input is swapped for another patient's
     file of the same name: the job is held naming it, and nothing is burned."""

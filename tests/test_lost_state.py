@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import sha256_prefix
 from test_crash_resume import kill_in
 from test_station import faulty_station
@@ -18,6 +19,7 @@ def _truncate_database(db: Path) -> None:
             path.write_bytes(b"")
 
 
+@pytest.mark.slow
 def test_a_truncated_database_is_refused_then_recovered_without_burning_twice(
         tmp_path: Path, monkeypatch) -> None:
     station, _real = faulty_station(tmp_path)
@@ -54,6 +56,7 @@ def test_a_truncated_database_is_refused_then_recovered_without_burning_twice(
     assert notes and "cannot be confirmed" in notes[0][0]
 
 
+@pytest.mark.slow
 def test_a_replaced_database_is_refused_too(tmp_path: Path, monkeypatch) -> None:
     """An older copy of the database (restored from a backup) does not know the job either."""
     station, _real = faulty_station(tmp_path)
@@ -102,6 +105,7 @@ def _run_counted(station, real: str, burns: Path):
                        FAKE_XORRISO_COUNTER=str(burns))
 
 
+@pytest.mark.slow
 def test_retry_after_a_lost_work_tree_makes_only_the_missing_copy(tmp_path: Path) -> None:
     station, real, burns = _held_after_one_copy(tmp_path, "W1")
     first = station.media / "W1" / "disc1-copy1.iso"
@@ -117,6 +121,7 @@ def test_retry_after_a_lost_work_tree_makes_only_the_missing_copy(tmp_path: Path
     assert sorted((c["volume"], c["copy"]) for c in result["copies"]) == [(1, 1), (1, 2)]
 
 
+@pytest.mark.slow
 def test_start_over_makes_every_copy_and_keeps_the_old_ones_in_history(tmp_path: Path) -> None:
     station, real, burns = _held_after_one_copy(tmp_path, "W2")
     again = station.cli("retry", "W2", "--start-over")
@@ -129,6 +134,7 @@ def test_start_over_makes_every_copy_and_keeps_the_old_ones_in_history(tmp_path:
     assert len(aside) == 1 and "volume 1 copy 1" in aside[0][0]
 
 
+@pytest.mark.slow
 def test_copies_of_an_earlier_build_with_other_objects_hold_the_job(tmp_path: Path) -> None:
     """Between the lost work tree and the retry an image left the job folder: the copy made
     before holds other objects than the rebuilt disc would, so nothing more is burned."""

@@ -81,6 +81,7 @@ def test_an_image_larger_than_planned_is_held_at_master(station: StationDir,
     assert not (station.media / "M1").exists() or not any((station.media / "M1").rglob("*"))
 
 
+@pytest.mark.slow
 def test_an_image_that_fits_goes_on(station: StationDir, monkeypatch: pytest.MonkeyPatch,
                                     ) -> None:
     small_dvd(station)
@@ -146,6 +147,7 @@ def test_writers_refuse_an_image_larger_than_their_medium(tmp_path: Path) -> Non
 # --- plan: a medium no writer takes ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_medium_no_writer_takes_is_held_at_plan_before_staging(station: StationDir,
                                                                   tmp_path: Path) -> None:
     job_dir = station.add_job("BD1")

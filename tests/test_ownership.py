@@ -10,7 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import StationDir, new_station, run_paused
+
+pytestmark = pytest.mark.slow     # each test runs stations (and burns)
 
 
 def _paused(station: StationDir, where: str, seconds: float) -> subprocess.Popen:

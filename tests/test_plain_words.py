@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import BURNER, StationDir, new_station
 
 
@@ -20,6 +21,7 @@ def _one_plain_line(proc: subprocess.CompletedProcess[str], words: str) -> None:
     assert words in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_a_spool_folder_that_is_a_file(station: StationDir) -> None:
     station.spool.mkdir(parents=True, exist_ok=True)
     (station.spool / "approved").write_text("not a folder")
@@ -30,6 +32,7 @@ def test_a_spool_folder_that_is_a_file(station: StationDir) -> None:
     assert doctor.returncode == 1 and "is a file, not a folder" in doctor.stdout
 
 
+@pytest.mark.slow
 def test_a_spool_under_a_file(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station")
     blocker = tmp_path / "share"
@@ -39,6 +42,7 @@ def test_a_spool_under_a_file(tmp_path: Path) -> None:
     _one_plain_line(station.cli("run", "--once"), f"{blocker} is a file")
 
 
+@pytest.mark.slow
 def test_a_damaged_database_is_refused_and_left_as_it_was(station: StationDir) -> None:
     station.data_dir.mkdir(parents=True, exist_ok=True)
     junk = b"this is not SQLite " * 200
@@ -48,6 +52,7 @@ def test_a_damaged_database_is_refused_and_left_as_it_was(station: StationDir) -
     assert station.db_path.read_bytes() == junk
 
 
+@pytest.mark.slow
 def test_a_spool_elsewhere_that_is_not_there_needs_burner_init(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station")
     share = tmp_path / "mnt" / "share"

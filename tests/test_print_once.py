@@ -9,10 +9,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import StationDir, run_paused
 from test_crash_resume import kill_in
 
 from burner.printout import deliver
+
+pytestmark = pytest.mark.slow     # each test runs the station and prints
 
 
 def _printed_events(station: StationDir, job_id: str) -> Counter:

@@ -18,6 +18,8 @@ from pdftools import decode, flat, off_the_ring, text_of, words
 
 from burner.printout import label
 
+pytestmark = pytest.mark.slow     # prints through a private cupsd
+
 JOB = "RX-2026-0042"
 
 

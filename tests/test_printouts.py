@@ -240,6 +240,7 @@ def test_build_prints_the_label_text_of_job_json(station: StationDir, tmp_path: 
     ring_ok(Path(prints["labels"][0]))
 
 
+@pytest.mark.slow
 def test_station_folder_printer_keeps_the_pdfs(station: StationDir) -> None:
     """The embedded default prints into <data>/prints/<job>/; result.json says printed."""
     station.add_job("F1")

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import StationDir, make_job_folder, new_station, serve, stop
 
 from burner.readiness import readiness, survey
@@ -84,6 +85,7 @@ def _copy_job_json_first(source: Path, target: Path, pause: float, done: threadi
     done.set()
 
 
+@pytest.mark.slow
 def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station", rescan_seconds=0.3, quiet_seconds=1.5)
     source = tmp_path / "export" / "C1"      # job.json's job_id is the folder's name
@@ -117,6 +119,7 @@ def test_a_copy_writing_job_json_first_is_claimed_only_when_whole(tmp_path: Path
     assert result["instances"] == count, "every image of the copy is on the disc"
 
 
+@pytest.mark.slow
 def test_a_copy_short_of_its_expect_counts_is_rejected_naming_them(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station", quiet_seconds=0.2)
     text = station.config.read_text().replace("[spool]\n", "[spool]\nincomplete_seconds = 1.5\n")
@@ -141,6 +144,7 @@ def test_a_copy_short_of_its_expect_counts_is_rejected_naming_them(tmp_path: Pat
     assert not station.query("SELECT * FROM jobs WHERE job_id = 'E1'"), "never claimed"
 
 
+@pytest.mark.slow
 def test_a_complete_copy_with_matching_counts_runs(station: StationDir) -> None:
     job = station.folder("incoming") / "E2"
     _job(job)
@@ -205,6 +209,7 @@ def test_a_renamed_folder_is_ready_at_once_unless_it_changed_after(tmp_path: Pat
     assert readiness(job, 30, renamed_at=now).verdict == "wait"
 
 
+@pytest.mark.slow
 def test_the_service_claims_a_job_renamed_in_without_waiting_the_quiet_time(
         tmp_path: Path) -> None:
     """quiet_seconds is 60: a job renamed from incoming/ runs at once, while one copied

@@ -371,6 +371,7 @@ def test_two_unsafe_reports_are_both_named(tmp_path: Path) -> None:
 # --- bounded -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow     # a bomb: bounded memory on a large input
 def test_compressed_bomb_in_a_page_is_never_inflated() -> None:
     """A page whose content inflates to 1 GiB is rewritten with its stream still compressed."""
     packer = zlib.compressobj(9)
@@ -387,6 +388,7 @@ def test_compressed_bomb_in_a_page_is_never_inflated() -> None:
     assert bomb in out
 
 
+@pytest.mark.slow     # a bomb: bounded memory on a large input
 def test_object_stream_bomb_is_refused_within_the_memory_limit(tmp_path: Path) -> None:
     """The catalog inside an object stream that inflates to 1 GiB: qpdf must inflate it to
     parse, the child process runs out of its memory limit, and the report is refused as too

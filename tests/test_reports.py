@@ -307,6 +307,7 @@ def test_wrap_keeps_indents_and_cuts_long_words() -> None:
 # --- through the station -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_station_burns_reports_and_verify_passes(tmp_path: Path) -> None:
     station = new_station(tmp_path / "station")
     staging = station.folder("incoming") / "RPT1"

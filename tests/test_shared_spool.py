@@ -61,6 +61,7 @@ def test_two_stations_share_eight_jobs_each_done_once(tmp_path: Path) -> None:
     assert all(copies[j] == 1 for j in by_a), "A's jobs are not '0 copies' in B's status"
 
 
+@pytest.mark.slow
 def test_a_silent_stations_job_is_flagged_and_adopted(tmp_path: Path) -> None:
     a, b = _pair(tmp_path)
     a.add_job("K1")

@@ -25,13 +25,14 @@ from conftest import (
     StationDir,
     make_job_folder,
     new_station,
+    run_paused,
     sha256_prefix,
     study_patient,
 )
 
 from burner import synth
 from burner.pipeline import STAGES
-from burner.spool import OWNER
+from burner.spool import OWNER, REASON_CODE
 
 STRANGER = synth.Patient(id="XQ998877", name="QUIMBY^XAVERIUS", birth_date="19440102", sex="M")
 FOREIGN_FILE = "dicom/SE001/IM00003.dcm"
@@ -39,9 +40,11 @@ DAMAGED_FILE = "DICOM/ST000001/SE000001/IM000003"
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
-    """{relative path: SHA-256} of every file under `folder`, less the station's owner mark."""
+    """{relative path: SHA-256} of every file under `folder`, less the station's marks (owner,
+    reason code)."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != OWNER}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in (OWNER, REASON_CODE)}
 
 
 def read_result(station: StationDir, job_id: str) -> dict:
@@ -104,6 +107,7 @@ def job_status(station: StationDir, job_id: str) -> dict:
 # --- the happy path ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_job_is_burned_verified_and_recorded(station: StationDir) -> None:
     """approved/ -> run --once -> done/ with result.json, audit.xml and a verified disc."""
     station.add_job("R1")
@@ -138,6 +142,7 @@ def test_job_is_burned_verified_and_recorded(station: StationDir) -> None:
     assert as_json["ok"] is True and as_json["files_checked"] >= 8
 
 
+@pytest.mark.slow
 def test_two_copies_are_two_verified_media(station: StationDir) -> None:
     station.add_job("R2", copies=2)
     proc = station.cli("run", "--once")
@@ -153,6 +158,7 @@ def test_two_copies_are_two_verified_media(station: StationDir) -> None:
 # --- refusals ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_foreign_patient_is_held_and_never_written(station: StationDir) -> None:
     """One file of another patient: held, named in plain words, nothing burned."""
     job_dir = station.add_job("R3")
@@ -183,6 +189,7 @@ def test_foreign_patient_is_held_and_never_written(station: StationDir) -> None:
     assert not (station.data_dir / "images").exists()
 
 
+@pytest.mark.slow
 def test_invalid_manifest_is_rejected_with_where(station: StationDir) -> None:
     job_dir = station.add_job("R4")
     manifest = json.loads((job_dir / "job.json").read_text())
@@ -197,6 +204,7 @@ def test_invalid_manifest_is_rejected_with_where(station: StationDir) -> None:
     nothing_written(station, "R4")
 
 
+@pytest.mark.slow
 def test_deeply_nested_manifest_is_rejected_not_retried(station: StationDir,
                                                          tmp_path: Path) -> None:
     """A job.json of 100,000 "[" is an invalid manifest (exit 2, rejected/), not a crash that is
@@ -266,6 +274,7 @@ def test_build_json_and_exit_codes(station: StationDir, tmp_path: Path) -> None:
 # --- burner verify on a damaged medium --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verify_names_the_damaged_file(station: StationDir, tmp_path: Path) -> None:
     station.add_job("R5")
     assert station.cli("run", "--once").returncode == 0
@@ -302,6 +311,7 @@ def test_verify_names_the_damaged_file(station: StationDir, tmp_path: Path) -> N
 # --- device faults ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["busy", "write_error"])
 def test_device_fault_retries_then_holds_then_retry_finishes(tmp_path: Path, fault: str) -> None:
     """A failing drive: max_attempts tries, then held with a plain reason; nothing lost."""
@@ -357,6 +367,7 @@ def _submit(station: StationDir, files: list[Path], job_id: str, *extra: str,
                        p.name, "--birth-date", birth, "--job-id", job_id, *extra)
 
 
+@pytest.mark.slow
 def test_submit_approved_runs_to_done(station: StationDir, tmp_path: Path) -> None:
     series = _series_folder(tmp_path)
     files = sorted(series.glob("*.dcm"))
@@ -369,6 +380,7 @@ def test_submit_approved_runs_to_done(station: StationDir, tmp_path: Path) -> No
     assert result["approved_by"] == "clerk1" and result["instances"] == len(files)
 
 
+@pytest.mark.slow
 def test_submit_pending_then_approve(station: StationDir, tmp_path: Path) -> None:
     series = _series_folder(tmp_path)
     proc = _submit(station, [series], "S2")
@@ -399,6 +411,7 @@ def test_submit_refuses_a_job_id_not_starting_with_a_letter_or_digit(
     assert list(station.spool.glob("*/*")) == [], "no job folder anywhere in the spool"
 
 
+@pytest.mark.slow
 def test_cancel_approved_job(station: StationDir) -> None:
     station.add_job("C1")
     proc = station.cli("cancel", "C1", "--by", "clerk3")
@@ -409,6 +422,48 @@ def test_cancel_approved_job(station: StationDir) -> None:
     assert station.cli("run", "--once").returncode == 0
     assert station.where("C1") == ["rejected"]
     nothing_written(station, "C1")
+
+
+def _cancelled_while_paused_in(station: StationDir, job_id: str, where: str) -> None:
+    """`burner cancel` while the station is paused inside `where`: the stage finishes, the
+    job stops before its next step and ends in rejected/ with the code CANCELLED."""
+    proc = run_paused(station, where, 3)
+    cancel = station.cli("cancel", job_id, "--by", "clerk5")
+    assert cancel.returncode == 0, cancel.stderr
+    assert "will stop before its next step" in cancel.stdout
+    assert proc.wait(timeout=120) == 0
+    assert station.where(job_id) == ["rejected"]
+    reason = (station.folder("rejected") / job_id / "reason.txt").read_text()
+    assert "cancelled by an operator" in reason
+    assert station.query("SELECT state, reason_code FROM jobs WHERE job_id = ?", job_id) == \
+        [("rejected", "CANCELLED")]
+    (job,) = [j for j in json.loads(station.cli("status", "--json").stdout)["jobs"]
+              if j["job_id"] == job_id]
+    assert (job["folder"], job["reason_code"]) == ("rejected", "CANCELLED")
+
+
+@pytest.mark.slow
+def test_cancel_in_the_prepare_lane_stops_before_the_next_stage(station: StationDir) -> None:
+    station.add_job("C2")
+    _cancelled_while_paused_in(station, "C2", "gather")
+    started = station.query("SELECT stage FROM history WHERE job_id = 'C2' AND "
+                            "event = 'started'")
+    assert [s for (s,) in started] == ["validate", "gather"], "nothing after gather"
+    nothing_written(station, "C2")
+
+
+@pytest.mark.slow
+def test_cancel_in_the_device_lane_finishes_the_disc_and_burns_no_other(
+        station: StationDir) -> None:
+    """Paused after copy 1 of 2 was burned: that disc is finished and recorded, copy 2 is
+    never burned, and nothing is verified or printed."""
+    station.add_job("C3", copies=2)
+    _cancelled_while_paused_in(station, "C3", "write")
+    assert station.query("SELECT volume, copy FROM copies WHERE job_id = 'C3'") == [(1, 1)]
+    started = [s for (s,) in station.query("SELECT stage FROM history WHERE job_id = 'C3' "
+                                           "AND event = 'started'")]
+    assert started[-1] == "write" and "verify" not in started and "print" not in started
+    assert not (station.folder("rejected") / "C3" / "prints").exists()
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -425,6 +480,7 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) -
     return predicate()
 
 
+@pytest.mark.slow
 def test_service_picks_up_a_job_dropped_later(tmp_path: Path) -> None:
     """`burner run` (no --once) serves a job that arrives after it started; SIGTERM stops it."""
     station = new_station(tmp_path / "station", rescan_seconds=300.0)
@@ -460,6 +516,7 @@ def test_every_stage_is_known() -> None:
                                         "master", "write", "verify", "print", "done"]
 
 
+@pytest.mark.slow
 def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) -> None:
     """Station B, restarted on A's spool while A burns J1, leaves J1 to A: one disc, done once."""
     a = new_station(tmp_path / "A")
@@ -484,6 +541,7 @@ def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) ->
     assert len(read_result(a, "J1")["copies"]) == 1
 
 
+@pytest.mark.slow
 def test_retry_after_a_fault_on_copy_two_keeps_copy_one(tmp_path: Path) -> None:
     """Copy 1 burns, the drive fails on copy 2: after retry only copy 2 is burned."""
     station, real = faulty_station(tmp_path)
@@ -507,6 +565,7 @@ def test_retry_after_a_fault_on_copy_two_keeps_copy_one(tmp_path: Path) -> None:
     assert len(result["copies"]) == 2
 
 
+@pytest.mark.slow
 def test_retry_of_an_identity_hold_starts_over(tmp_path: Path) -> None:
     """A job held before any image was made goes back to the queue and is checked again."""
     station = new_station(tmp_path / "station")
@@ -520,6 +579,7 @@ def test_retry_of_an_identity_hold_starts_over(tmp_path: Path) -> None:
     nothing_written(station, "H1")
 
 
+@pytest.mark.slow
 def test_media_iso_leaves_verified_images_in_the_output_folder(station: StationDir) -> None:
     job_dir = station.add_job("ISO1", copies=1)
     manifest = json.loads((job_dir / "job.json").read_text())

@@ -92,6 +92,7 @@ def test_a_job_folder_name_and_exception_text_are_escaped(tmp_path: Path) -> Non
         assert len(reason.splitlines()) == 5, reason
 
 
+@pytest.mark.slow
 def test_station_reason_names_a_file_with_a_line_break_on_one_line(
         station: StationDir) -> None:
     """The same foreign file, once with an ordinary name and once named "a<newline>Job X was

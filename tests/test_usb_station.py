@@ -12,7 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import (
+    BURNER,
     dcmtk_errors,
     error_lines,
     make_job_folder,
@@ -50,7 +52,7 @@ class UsbStation:
             fp.truncate(STICK_BYTES)
 
     def burner(self, *args: str) -> list[str]:
-        return [str(Path(".venv/bin/burner").resolve()), "--config", str(self.config), *args]
+        return [BURNER, "--config", str(self.config), *args]
 
     def add_job(self, job_id: str) -> Path:
         incoming = self.data / "spool" / "incoming" / job_id
@@ -66,6 +68,7 @@ class UsbStation:
         return sorted(p.parent.name for p in (self.data / "spool").glob(f"*/{job_id}"))
 
 
+@pytest.mark.slow
 def test_a_usb_job_makes_a_clean_fat32_stick(tmp_path: Path) -> None:
     for tool in ("mkfs.fat", "mcopy", "fsck.vfat", "dciodvfy", "dcmmkdir"):
         require_tool(tool)
@@ -131,6 +134,7 @@ def _wait(predicate, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_stick_pulled_mid_write_leaves_the_job_retrying(tmp_path: Path) -> None:
     st = UsbStation(tmp_path, max_attempts=50, retry_delay=0.5)
     job_dir = st.add_job("U2")
@@ -156,6 +160,7 @@ def test_a_stick_pulled_mid_write_leaves_the_job_retrying(tmp_path: Path) -> Non
     assert check_medium(st.stick).ok
 
 
+@pytest.mark.slow
 def test_jobs_go_to_the_writer_that_takes_their_medium(tmp_path: Path) -> None:
     """One optical drive and one USB port configured: each job lands on its own writer."""
     st = UsbStation(tmp_path)
@@ -187,3 +192,45 @@ def test_drives_and_doctor_describe_the_usb_writer(tmp_path: Path) -> None:
     doctor = subprocess.run(st.burner("doctor"), capture_output=True, text=True, timeout=60)
     assert doctor.returncode == 0, doctor.stdout
     assert "mkfs.fat (USB sticks)" in doctor.stdout
+
+
+@pytest.mark.slow
+def test_a_held_usb_job_retried_goes_on_at_write(tmp_path: Path) -> None:
+    """No stick until the job is held at write; `retry` goes on where it stopped: the stick is
+    written from the image made before, nothing is staged or mastered again."""
+    st = UsbStation(tmp_path, max_attempts=2)
+    st.stick.unlink()                             # no stick: each write attempt fails
+    st.add_job("U3")
+    proc = subprocess.run(st.burner("run", "--once"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert st.where("U3") == ["held"]
+    reason = (st.data / "spool" / "held" / "U3" / "reason.txt").read_text()
+    assert "stopped after 2 attempts at 'write'" in reason and "USB stick" in reason
+    status = json.loads(subprocess.run(st.burner("status", "--json"), capture_output=True,
+                                       text=True, timeout=60).stdout)
+    (job,) = [j for j in status["jobs"] if j["job_id"] == "U3"]
+    assert (job["state"], job["reason_code"]) == ("held", "DRIVE_FAULT")
+
+    retry = subprocess.run(st.burner("retry", "U3"), capture_output=True, text=True,
+                           timeout=60)
+    assert retry.returncode == 0, retry.stderr
+    assert retry.stdout == "U3: will go on where it stopped (burner run picks it up)\n"
+    assert st.where("U3") == ["active"]
+    st.insert_stick()
+    proc = subprocess.run(st.burner("run", "--once"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert st.where("U3") == ["done"]
+    import sqlite3
+
+    con = sqlite3.connect(st.data / "burner.sqlite")
+    try:
+        started = [s for (s,) in con.execute(
+            "SELECT stage FROM history WHERE job_id = 'U3' AND event = 'started' ORDER BY id")]
+    finally:
+        con.close()
+    assert started.count("stage") == 1 and started.count("master") == 1, started
+    assert started.count("write") == 3, "two failed attempts, then the one after retry"
+    assert started[-4:] == ["write", "verify", "print", "done"]
+    assert check_medium(st.stick).ok

@@ -318,6 +318,7 @@ def browser(disc: Disc):  # noqa: ANN201 - a generator fixture
             b.browser.close()
 
 
+@pytest.mark.slow
 def test_ct_stack_scroll_preset_readout_and_measure(disc: Disc, browser: Browser) -> None:
     b = browser
     listed = b.js("Array.from(document.querySelectorAll('#list .series')).map(e => e.dataset.key)")
@@ -389,6 +390,7 @@ def test_ct_stack_scroll_preset_readout_and_measure(disc: Disc, browser: Browser
     b.check_clean(disc.tree)
 
 
+@pytest.mark.slow
 def test_color_multiframe_and_jpeg2000_display(disc: Disc, browser: Browser) -> None:
     b = browser
     rgb = disc.by_kind["RGB"]

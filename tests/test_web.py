@@ -264,6 +264,7 @@ def crawl(tree: Path, screenshots: dict[str, Path] | None = None) -> set[Path]:
     return visited
 
 
+@pytest.mark.slow
 def test_chromium_opens_every_page_and_image_from_file_urls(built: Built) -> None:
     ct = built.series["CT"].relative_to(built.tree)
     visited = crawl(built.tree, {"start": Path("INDEX.HTM"), "series": ct / "INDEX.HTM",

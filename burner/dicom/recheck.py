@@ -14,6 +14,7 @@ from burner.dicom.headers import found_identity
 from burner.dicom.parse import Damaged, NotDicom, parse_file
 from burner.patient import Approved, Found, mismatches
 
+UNREADABLE = "the staged copy cannot be read back"   # how a damaged copy's problem begins
 _KEYS = {"PatientID": "patient_id", "PatientName": "name", "PatientBirthDate": "birth_date",
          "PatientSex": "sex", "IssuerOfPatientID": "issuer"}
 
@@ -40,7 +41,7 @@ def problems(path: Path, sop_instance: str, approved: Approved, studies: set[str
             before = _before(ds, now)
             uid = str(ds.get("SOPInstanceUID", ""))
     except (Damaged, NotDicom, OSError) as exc:
-        return [f"the staged copy cannot be read back ({exc})"]
+        return [f"{UNREADABLE} ({exc})"]
     out = []
     if uid != sop_instance:
         out.append("the staged copy is another object than the one checked")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from burner.content.reports import make_reports, max_report_bytes
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged, Limits
-from burner.errors import JobHeld
+from burner.errors import JobHeld, Reason
 from burner.manifest import Manifest, iter_job_files, resolve_inside, skipped_job_files
 from burner.patient import Approved, approved_from
 from burner.record import Gathered
@@ -96,7 +96,8 @@ def run(ctx: JobContext) -> None:
         gathered.refused += skipped_job_files(ctx.job_dir, rel)
     if not gathered.instances and not gathered.damaged:
         raise JobHeld("No DICOM images were found in this job, so there is nothing to put on a "
-                      "disc.", [f"{rel}: {why}" for rel, why in gathered.refused])
+                      "disc.", [f"{rel}: {why}" for rel, why in gathered.refused],
+                      code=Reason.NOTHING_TO_WRITE)
     add_reports(ctx, manifest, gathered, objects)
     ctx.save(gathered)
     ctx.checkpoint("gather")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from burner.errors import JobHeld
+from burner.errors import JobHeld, Reason
 from burner.manifest import Manifest
 from burner.patient import mismatches
 
@@ -46,7 +46,9 @@ def run(ctx: JobContext) -> None:
         if len(details) > damaged:
             found.append(f"{len(details) - damaged} problem(s) were found with the patient "
                          "or the exams")
+        # Another patient's (or exam's) file weighs more than a damaged one: it is the code.
+        code = Reason.WRONG_PATIENT if len(details) > damaged else Reason.DAMAGED_OBJECT
         raise JobHeld(
             f"{' and '.join(found).capitalize()}: nothing of this release may go on a disc "
             "until every file is intact and belongs to the patient and exams approved. "
-            "Export the files listed again (or remove them), then retry.", details)
+            "Export the files listed again (or remove them), then retry.", details, code=code)

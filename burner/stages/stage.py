@@ -15,7 +15,7 @@ from burner.content.reports import disc_name
 from burner.dicom import fileset, recheck
 from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.dicom.parse import fingerprint
-from burner.errors import JobHeld
+from burner.errors import JobHeld, Reason
 from burner.media import checksums
 from burner.record import Staged, StagedVolume
 from burner.summary import ReleaseSummary, VolumeSummary, summarise
@@ -160,7 +160,8 @@ def _unchanged_inputs(gathered: Gathered) -> None:
     if changed:
         raise JobHeld("Files of this job changed after the patient check, so nothing was "
                       "written. Make sure the job folder holds the files that were approved "
-                      "(export them again if in doubt), then retry.", changed)
+                      "(export them again if in doubt), then retry.", changed,
+                      code=Reason.CHANGED_INPUT)
 
 
 def run(ctx: JobContext) -> None:
@@ -184,7 +185,8 @@ def run(ctx: JobContext) -> None:
         refused += fs.refused
         if not fs.entries:
             raise JobHeld(f"None of the files planned for disc {index} could be put on it.",
-                          [f"{rel}: {why}" for rel, why in refused])
+                          [f"{rel}: {why}" for rel, why in refused],
+                          code=Reason.NOTHING_TO_WRITE)
         on_earlier.update((e.instance.sop_instance, index) for e in fs.entries)
         sets.append(fs)
     _recheck(ctx, gathered, sets, manifest)
@@ -221,6 +223,9 @@ def _recheck(ctx: JobContext, gathered: Gathered, sets: list[fileset.FileSet],
     details = [f"{entry.instance.rel}: {'; '.join(why)}"
                for (_, entry), why in zip(entries, found, strict=True) if why]
     if details:
+        # Only copies that cannot be read back: damaged; any other patient or exam: wrong.
+        unreadable = all(w.startswith(recheck.UNREADABLE) for why in found for w in why)
         raise JobHeld("Files staged for the disc do not carry the approved patient when read "
                       "back, so nothing was written. Export the files listed again, then "
-                      "retry.", details)
+                      "retry.", details,
+                      code=Reason.DAMAGED_OBJECT if unreadable else Reason.WRONG_PATIENT)
