@@ -29,7 +29,7 @@ from burner.dicom.codes import code_item
 from burner.dicom.dicomdir import IMPLEMENTATION_UID
 from burner.dicom.headers import Instance
 from burner.dicom.names import same_name
-from burner.errors import JobHeld, JobRejected
+from burner.errors import ConfigError, JobHeld, JobRejected
 from burner.manifest import Manifest, ReportRef, resolve_inside
 
 FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -78,7 +78,7 @@ def max_report_bytes(config: Config) -> int:
     except (TypeError, ValueError):
         limit = 0
     if limit <= 0:
-        raise JobRejected("configuration: [reports] max_mb must be a number of megabytes above 0")
+        raise ConfigError("configuration: [reports] max_mb must be a number of megabytes above 0")
     return limit
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from burner.config import Config
-from burner.errors import JobRejected
+from burner.errors import ConfigError, JobRejected
 from burner.printout.cover import render_cover
 from burner.printout.cups import PrinterError, print_pdf
 from burner.printout.label import render_disc_label, render_jewel_insert, render_usb_sticker
@@ -112,7 +112,7 @@ def reprint(config: Config, db: StateDB, job_id: str, job_dir: Path,
     as many as the job has discs of each volume, as the station printed them); records and
     returns (item, state, detail)."""
     if not configured(config):
-        raise JobRejected("printing is not configured on this station ([printing] mode)")
+        raise ConfigError("printing is not configured on this station ([printing] mode)")
     files = sorted((job_dir / PRINTS).glob("*.pdf"))
     chosen = [Printout(p.stem, p) for p in files if Printout(p.stem, p).kind in kinds]
     if not chosen:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.manifest import resolve_inside
+from burner.media.kinds import KINDS, kind, words
 
 if TYPE_CHECKING:
     from burner.context import JobContext
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 OPTICAL = ("cd", "dvd", "dvd-dl", "bd", "iso")
 CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
-MEDIUM_WORDS = {"cd": "CD", "dvd": "DVD", "dvd-dl": "DVD", "bd": "Blu-ray disc",
-                "usb": "USB stick", "iso": "disc"}
 
 
 @dataclass
@@ -58,11 +57,12 @@ class Sheet:
 
     @property
     def medium_word(self) -> str:
-        return MEDIUM_WORDS.get(self.media, "disc")
+        return words(self.media)
 
     def volume_word(self, index: int) -> str:
         """ "Disc 1 of 2", "USB stick 1 of 1"."""
-        word = "USB stick" if self.media == "usb" else "Disc"
+        word = kind(self.media).volume_word if self.media in KINDS else "disc"
+        word = word[:1].upper() + word[1:]
         return f"{word} {index} of {self.volume_count}"
 
     def exams_on(self, index: int) -> list[ExamSummary]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from burner.dicom.headers import Instance
 from burner.dicom.profiles import ALLOWED_SYNTAXES
-from burner.errors import JobHeld, JobRejected
+from burner.errors import JobHeld, JobRejected, Reason
 from burner.media.kinds import KINDS, MB, SECTOR, auto_media, drive_capacity, image_limit
 from burner.media.writers import no_writer, served_media
 from burner.record import Plan
@@ -180,7 +180,7 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
     if too_big:
         raise JobHeld(f"Some files are each larger than a whole {media.upper()}, so they cannot "
                       "be put on this medium. Choose a larger medium (media.type), then retry.",
-                      too_big)
+                      too_big, code=Reason.TOO_BIG)
     volumes = split(sizes, group(instances), room)
     estimated = [VOLUME_OVERHEAD + sum(sizes[i] for i in v) for v in volumes]
     extras = [VIEWER_FILES + sum(viewer_size(instances[i]) for i in v) for v in volumes]

@@ -17,6 +17,7 @@ from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.dicom.parse import fingerprint
 from burner.errors import JobHeld, Reason
 from burner.media import checksums
+from burner.media.kinds import kind
 from burner.record import Staged, StagedVolume
 from burner.summary import ReleaseSummary, VolumeSummary, summarise
 from burner.viewer.write import write_viewer
@@ -71,7 +72,7 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, summary: R
         "discs": [{"index": v.index, "fileset_id": v.fileset_id, "exams": _exam_rows(v)}
                   for v in summary.volumes],
         "job_id": ctx.job_id,
-        "medium_word": "USB stick" if summary.media == "usb" else "disc",
+        "medium_word": kind(summary.media).volume_word,
         "web": volume.web,
         "reports": _report_rows(volume),
         "viewer": volume.viewer,
