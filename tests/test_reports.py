@@ -35,11 +35,12 @@ from pydicom.uid import EncapsulatedPDFStorage
 from burner import synth
 from burner.build import BuildOutcome, build_job
 from burner.config import load_config
-from burner.content.reports import encapsulate, report_pdf, text_to_pdf, wrap
+from burner.content.reports import encapsulate, report_pdf, text_to_pdf
 from burner.errors import JobRejected
 from burner.manifest import ReportRef, validate_manifest
 from burner.media.checksums import LIST_NAME, parse_list
 from burner.media.medium import check_medium
+from burner.printout.fit import wrap_spaced as wrap
 from burner.record import JobRecord, Staged
 
 TEXT_REPORT = ("CT CHEST\r\n\r\nFindings: no focal lesion. Reviewed with Dr. Müller.\r\n"

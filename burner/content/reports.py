@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime
 import io
 import logging
-import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,9 +30,9 @@ from burner.dicom.headers import Instance
 from burner.dicom.names import same_name
 from burner.errors import ConfigError, JobHeld, JobRejected
 from burner.manifest import Manifest, ReportRef, resolve_inside
+from burner.printout import fonts
+from burner.printout.fit import wrap_spaced
 
-FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-BOLD_FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 HEADER = "Radiology report"
 SERIES_NUMBER = 999
 SERIES_DESCRIPTION = "REPORT"
@@ -163,58 +162,13 @@ def _decode_text(rel: str, data: bytes) -> str:
     return text
 
 
-def _fonts() -> tuple[str, str]:
-    """(regular, bold) font names: DejaVu Sans when installed (accents, Greek, Cyrillic)."""
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if not FONT_FILE.is_file():
-        return "Helvetica", "Helvetica-Bold"
-    registered = pdfmetrics.getRegisteredFontNames()
-    if "DejaVuSans" not in registered:
-        pdfmetrics.registerFont(TTFont("DejaVuSans", str(FONT_FILE)))
-    bold = "DejaVuSans"
-    if BOLD_FONT_FILE.is_file():
-        if "DejaVuSans-Bold" not in registered:
-            pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(BOLD_FONT_FILE)))
-        bold = "DejaVuSans-Bold"
-    return "DejaVuSans", bold
-
-
-def wrap(line: str, width: float, measure: Callable[[str], float]) -> list[str]:
-    """`line` broken into pieces at most `width` wide (spaces kept; long words cut)."""
-    if not line.strip():
-        return [""]
-    out: list[str] = []
-    current = ""
-    for token in re.findall(r"\S+|\s+", line):
-        if measure(current + token) <= width:
-            current += token
-            continue
-        if token.isspace():
-            out.append(current.rstrip())
-            current = ""
-            continue
-        if current.strip():
-            out.append(current.rstrip())
-        current = ""
-        for char in token:                  # a word wider than the line
-            if current and measure(current + char) > width:
-                out.append(current)
-                current = ""
-            current += char
-    if current.strip() or not out:
-        out.append(current.rstrip())
-    return out
-
-
 def text_to_pdf(text: str, *, title: str = HEADER) -> bytes:
     """A plain-text report typeset on A4: header, wrapped lines, "Page n of N"."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.pdfgen import canvas
 
-    regular, bold = _fonts()
+    regular, bold = fonts.fonts()
     size, leading, margin = 10.5, 14.0, 56.0
     page_w, page_h = A4
     top = page_h - margin - 30          # below the header
@@ -224,7 +178,8 @@ def text_to_pdf(text: str, *, title: str = HEADER) -> bytes:
         lines: list[str] = []
         for raw in block.expandtabs(4).split("\n"):
             clean = "".join(c for c in raw if c.isprintable())
-            lines += wrap(clean, page_w - 2 * margin, lambda s: stringWidth(s, regular, size))
+            lines += wrap_spaced(clean, page_w - 2 * margin,
+                                 lambda s: stringWidth(s, regular, size))
         while lines and not lines[-1]:
             lines.pop()
         pages += [lines[i:i + per_page] for i in range(0, max(len(lines), 1), per_page)]

@@ -1,6 +1,8 @@
 """Fit a list of lines into a box: shrink the font down to a minimum, then wrap, then drop
 whole items behind a "+N more" line (or cut the last line with "…"). Every printout uses it,
-so no text ever leaves its box: the cover sheet's printable area, the label's disc ring.
+so no text ever leaves its box: the cover sheet's printable area, the label's disc ring. It is
+the one line-wrapping module: `wrap` for printout text (spaces collapse), `wrap_spaced` for a
+plain-text report typeset as a PDF (spaces kept); `fonts.py` is the one font module.
 
 Coordinates are reportlab points, y upwards.
 """
@@ -8,6 +10,7 @@ Coordinates are reportlab points, y upwards.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -170,6 +173,34 @@ def wrap(text: str, width_of: Callable[[int], float], measure: Measure) -> list[
         current = word
     lines.append(current)
     return lines
+
+
+def wrap_spaced(line: str, width: float, measure: Measure) -> list[str]:
+    """`line` broken into pieces at most `width` wide, its spaces kept (a plain-text report's
+    columns stay aligned); a word wider than the line is cut."""
+    if not line.strip():
+        return [""]
+    out: list[str] = []
+    current = ""
+    for token in re.findall(r"\S+|\s+", line):
+        if measure(current + token) <= width:
+            current += token
+            continue
+        if token.isspace():
+            out.append(current.rstrip())
+            current = ""
+            continue
+        if current.strip():
+            out.append(current.rstrip())
+        current = ""
+        for char in token:                  # a word wider than the line
+            if current and measure(current + char) > width:
+                out.append(current)
+                current = ""
+            current += char
+    if current.strip() or not out:
+        out.append(current.rstrip())
+    return out
 
 
 def wrap_text(text: str, width: float, font: str, size: float) -> list[str]:
