@@ -115,6 +115,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
+    # A TERM (from `timeout`, or a person) ends the run through the `finally` below, which
+    # stops both stations; without this they would be left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak stopped"))
     work = args.keep or Path(tempfile.mkdtemp(prefix="burner-soak-"))
     roots = [work / "A", work / "B"]
     spool = roots[0] / "data" / "spool"
