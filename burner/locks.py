@@ -46,6 +46,29 @@ def _say_who(fd: int, station: str) -> None:
     os.pwrite(fd, text.encode("utf-8"), 0)
 
 
+_HELD: set[int] = set()     # lock files this process holds open (see release_inherited)
+
+
+def release_inherited() -> None:
+    """In a forked worker (workers.py): close the lock files inherited from the station, so
+    that only the station holds its locks, and they go when it does."""
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+def _open_lock(path: Path, flags: int) -> int:
+    fd = os.open(path, flags, 0o644)   # the umask decides
+    _HELD.add(fd)
+    return fd
+
+
+def _close_lock(fd: int) -> None:
+    _HELD.discard(fd)
+    os.close(fd)
+
+
 class StationLock:
     """`burner run`'s claim on its data folder; released when the process ends."""
 
@@ -56,9 +79,9 @@ class StationLock:
 
     def acquire(self) -> StationLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_lock(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
         if not _try_lock(fd):
-            os.close(fd)
+            _close_lock(fd)
             raise BurnerError(
                 f"Another burner station is already running on the data folder "
                 f"{self.path.parent} ({_holder(self.path)}). Only one may run at a time: stop "
@@ -66,14 +89,14 @@ class StationLock:
         try:
             _say_who(fd, self.station)
         except OSError as exc:      # e.g. a full disk: say which file could not be written
-            os.close(fd)
+            _close_lock(fd)
             raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         self.fd = fd
         return self
 
     def release(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)
+            _close_lock(self.fd)
             self.fd = None
 
 
@@ -108,7 +131,7 @@ def device_lock(device: str, writer: str, station: str) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, 0o644)   # the umask decides
+        fd = _open_lock(path, flags)
     except OSError:
         yield           # a device we cannot open: the writer itself will say what is wrong
         return
@@ -121,4 +144,4 @@ def device_lock(device: str, writer: str, station: str) -> Iterator[None]:
             _say_who(fd, station)
         yield
     finally:
-        os.close(fd)
+        _close_lock(fd)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +39,7 @@ from burner.content.pixels import (
 from burner.content.render import render, write_text
 from burner.dicom.dicomdir import Entry
 from burner.words import dicom_date
+from burner.workers import pool as workers_pool
 
 if TYPE_CHECKING:
     from burner.summary import ExamSummary
@@ -180,7 +180,7 @@ def render_task(task: RenderTask) -> list[tuple[int, int]] | str:
 def render_all(tasks: list[RenderTask]) -> list[list[tuple[int, int]] | str]:
     """Run `tasks`, in WORKERS processes when there are many."""
     if len(tasks) >= POOL_FROM:
-        with ProcessPoolExecutor(WORKERS) as pool:
+        with workers_pool(WORKERS) as pool:
             return list(pool.map(render_task, tasks, chunksize=4))
     return [render_task(t) for t in tasks]
 

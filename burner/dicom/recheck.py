@@ -4,7 +4,6 @@ the approved patient and came from an object that passed the identity gate."""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -13,6 +12,7 @@ from burner.dicom import canonical
 from burner.dicom.headers import found_identity
 from burner.dicom.parse import Damaged, NotDicom, parse_file
 from burner.patient import Approved, Found, mismatches
+from burner.workers import pool as workers_pool
 
 UNREADABLE = "the staged copy cannot be read back"   # how a damaged copy's problem begins
 _KEYS = {"PatientID": "patient_id", "PatientName": "name", "PatientBirthDate": "birth_date",
@@ -69,5 +69,5 @@ def problems_all(items: list[tuple[Path, str]], approved: Approved,
     workers = os.cpu_count() or 1
     if len(items) < PARALLEL_FROM or workers < 2:
         return [check(item) for item in items]
-    with ProcessPoolExecutor(workers) as pool:
+    with workers_pool(workers) as pool:
         return list(pool.map(check, items, chunksize=16))

@@ -7,12 +7,10 @@ regular file), so tests and the embedded default exercise the production code pa
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import math
 import os
 import re
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from burner.errors import DeviceError, MediaMismatch
 from burner.media.checksums import sha256_file
 from burner.media.kinds import KINDS, drive_capacity
 from burner.media.writer import BUSY, FAULT, NO_MEDIUM, READY, Writer, WriterStatus
+from burner.workers import die_with_parent
 
 FIFO_SIZE = "64m"
 QUERY_TIMEOUT = 300.0            # loading and spinning up a disc can take a while
@@ -161,23 +160,13 @@ def classify(addr: str, output: str, default: type[OpticalError] = OpticalError,
     return kind(_with_detail(message, culprit))
 
 
-def _die_with_parent() -> None:
-    """In the child: end xorriso if the station dies, so that no orphaned burn goes on
-    writing while a restarted station loads the drive again (Linux prctl PR_SET_PDEATHSIG)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _run(xorriso: str, args: list[str], timeout: float, addr: str,
          on_timeout: type[OpticalError] = DriveBusy) -> subprocess.CompletedProcess[str]:
     """Run xorriso without a shell; a missing program or a hang becomes an OpticalError."""
     try:
         return subprocess.run([xorriso, *args], capture_output=True, text=True,
                               errors="replace", stdin=subprocess.DEVNULL, timeout=timeout,
-                              preexec_fn=_die_with_parent)
+                              preexec_fn=die_with_parent)
     except OSError as exc:  # not installed, or not executable
         raise OpticalError(_with_detail(
             f"The burning program '{xorriso}' is not installed or cannot be started on this "

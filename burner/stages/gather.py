@@ -4,7 +4,6 @@ which it may reach a disc) into this stage's folder; say why for each file left 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -15,6 +14,7 @@ from burner.errors import JobHeld, Reason
 from burner.manifest import Manifest, iter_job_files, resolve_inside, skipped_job_files
 from burner.patient import Approved, approved_from
 from burner.record import Gathered
+from burner.workers import pool as workers_pool
 
 if TYPE_CHECKING:
     from burner.context import JobContext
@@ -48,7 +48,7 @@ def read_all(jobs: list[ReadJob], workers: int | None = None) -> Gathered:
     """Read (and copy) `jobs`, on every core for many files."""
     workers = workers or os.cpu_count() or 1
     if len(jobs) >= _PARALLEL_FROM and workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with workers_pool(workers) as pool:
             results = list(pool.map(_read_one, jobs, chunksize=16))
     else:
         results = [_read_one(j) for j in jobs]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from burner.content.pixels import (
     rgb8,
 )
 from burner.viewer.encode import encode
+from burner.workers import pool as workers_pool
 
 WORKERS = 2
 POOL_FROM = 4           # below this many files a pool costs more than it saves
@@ -138,5 +138,5 @@ def pack_all(tasks: list[PackTask]) -> list[list[dict] | str]:
     """pack_file() over `tasks`, in WORKERS processes when there are enough of them."""
     if len(tasks) < POOL_FROM:
         return [pack_file(t) for t in tasks]
-    with ProcessPoolExecutor(WORKERS) as pool:
+    with workers_pool(WORKERS) as pool:
         return list(pool.map(pack_file, tasks, chunksize=4))
