@@ -27,7 +27,7 @@ def _copies(station: StationDir, job_id: str) -> list[tuple]:
 def test_a_second_station_on_one_data_folder_refuses_and_names_the_first(
         station: StationDir) -> None:
     station.add_job("L1")
-    first = _paused(station, "write", 15)
+    first = _paused(station, "write", 6)
     station.add_job("L2")
     for args in (("run", "--once"), ("run",)):
         proc = station.cli(*args, timeout=30)

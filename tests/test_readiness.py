@@ -220,7 +220,10 @@ def test_the_service_claims_a_job_renamed_in_without_waiting_the_quiet_time(
     _job(tmp_path / "export" / "Q2")
     proc = serve(station, log)
     try:
-        time.sleep(1.5)                                  # serving: folders made, watching
+        # Serving: the heartbeat is written just before the watches start.
+        beat = station.spool / ".stations" / "teststation.json"
+        assert _wait_for(beat.is_file, 60), log.read_text()
+        time.sleep(1.0)
         os.rename(station.folder("incoming") / "Q1", station.folder("approved") / "Q1")
         shutil.copytree(tmp_path / "export" / "Q2", station.folder("approved") / "Q2")
         assert _wait_for(lambda: station.where("Q1") == ["done"], 60), log.read_text()
