@@ -417,6 +417,97 @@ def init(app: App) -> None:
 
 
 @cli.command()
+@pass_app
+def web(app: App) -> None:
+    """Serve the station's web app ([web] listen; the board, sign-in, /api)."""
+    from burner.web.app import run_server
+
+    run_server(app.config)
+
+
+@cli.group()
+def user() -> None:
+    """Users of the web app: add, passwd, disable, enable, list."""
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "technician", "front-desk", "kiosk"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_app
+def user_add(app: App, name: str, role: str, password_stdin: bool) -> None:
+    """Add a user with a role (the README lists what each role may do)."""
+    from burner.users import Users
+
+    with Users(app.config.db_path) as users:
+        made = users.add(name, role, _password(password_stdin))
+        users.record("(command line)", "add user", detail=f"{made.name} as {made.role}")
+    click.echo(f"user {made.name} added as {made.role}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_app
+def user_passwd(app: App, name: str, password_stdin: bool) -> None:
+    """Set a user's password (ends their sessions, lifts a lock-out)."""
+    from burner.users import Users
+
+    with Users(app.config.db_path) as users:
+        users.set_password(name, _password(password_stdin))
+        users.record("(command line)", "set password", detail=name)
+    click.echo(f"user {name}: password set")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_app
+def user_disable(app: App, name: str) -> None:
+    """Stop a user from signing in (their sessions end at once)."""
+    from burner.users import Users
+
+    with Users(app.config.db_path) as users:
+        users.set_disabled(name, True)
+        users.record("(command line)", "disable user", detail=name)
+    click.echo(f"user {name}: disabled")
+
+
+@user.command("enable")
+@click.argument("name")
+@pass_app
+def user_enable(app: App, name: str) -> None:
+    """Let a disabled user sign in again."""
+    from burner.users import Users
+
+    with Users(app.config.db_path) as users:
+        users.set_disabled(name, False)
+        users.record("(command line)", "enable user", detail=name)
+    click.echo(f"user {name}: enabled")
+
+
+@user.command("list")
+@pass_app
+def user_list(app: App) -> None:
+    """The users, their roles and whether they may sign in."""
+    import time
+
+    from burner.users import Users
+
+    with Users(app.config.db_path) as users:
+        for u in users.list():
+            state = "disabled" if u.disabled else (
+                "locked" if u.locked_until > time.time() else "active")
+            click.echo(f"{u.name}\t{u.role}\t{state}")
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of job.json."""
     from burner.manifest import schema_text

@@ -172,11 +172,12 @@ class StationDir:
     def command(self, *args: str) -> list[str]:
         return [BURNER, "--config", str(self.config), *args]
 
-    def cli(self, *args: str, timeout: float = 120, **extra: str,
-            ) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 120, input_text: str | None = None,
+            **extra: str) -> subprocess.CompletedProcess[str]:
         """Run `burner --config ... ARGS` to the end; never raises on a non-zero exit."""
+        stdin = {"input": input_text} if input_text is not None else {"stdin": subprocess.DEVNULL}
         return subprocess.run(self.command(*args), env=self.env(**extra), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                              text=True, timeout=timeout, **stdin)
 
     def folder(self, name: str) -> Path:
         return self.spool / name

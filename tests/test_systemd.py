@@ -197,3 +197,27 @@ def test_the_usb_drop_in_verifies_with_the_unit(tmp_path):
     (service_d / "usb.conf").write_text(drop_in, encoding="utf-8")
     output = verify(unit)
     assert [line for line in output.splitlines() if "usb.conf" in line] == []
+
+
+WEB_UNIT = SYSTEMD / "burner-web.service"
+WEB_EXEC = "ExecStart=/opt/burner/.venv/bin/burner web"
+
+
+def test_systemd_analyze_verify_accepts_the_web_unit(tmp_path):
+    text = WEB_UNIT.read_text(encoding="utf-8")
+    assert text.count(WEB_EXEC + "\n") == 1
+    copy = tmp_path / "burner-web.service"
+    copy.write_text(text.replace(WEB_EXEC, f'ExecStart="{sys.executable}" web'))
+    output = verify(copy)
+    assert [line for line in output.splitlines() if "burner-web.service" in line] == []
+
+
+def test_the_web_unit_is_hardened_like_the_station_and_has_no_devices():
+    web = {(s, k): v for s, k, v in settings(WEB_UNIT.read_text())}
+    station = {(s, k): v for s, k, v in settings(UNIT.read_text())}
+    for key in ("ProtectSystem", "ReadWritePaths", "NoNewPrivileges", "CapabilityBoundingSet",
+                "SystemCallFilter", "RestrictAddressFamilies", "User", "Group", "UMask",
+                "ProtectHome", "PrivateTmp", "RestrictNamespaces", "ProtectKernelModules"):
+        assert web[("Service", key)] == station[("Service", key)], key
+    assert web[("Service", "PrivateDevices")] == "yes"
+    assert web[("Service", "DevicePolicy")] == "closed"

@@ -1,0 +1,261 @@
+"""The people who may use the station's web app: users with a role, their sign-in sessions and
+the log of what they did (DESIGN.md section 9). Kept in the station's database, beside its jobs.
+
+Passwords are stored only as argon2id hashes. Five failed sign-ins lock an account for 15
+minutes. A session lives in this table, not only in its cookie: signing out (or disabling the
+user) ends it at once, so a copied cookie cannot be replayed. No patient data is stored here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from burner.errors import BurnerError, Reason
+
+LOCK_AFTER = 5                  # failed sign-ins in a row
+LOCK_SECONDS = 15 * 60
+MIN_PASSWORD = 10               # characters
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created REAL NOT NULL,
+    seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    job_id TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    TECHNICIAN = "technician"
+    FRONT_DESK = "front-desk"
+    KIOSK = "kiosk"
+
+
+class Right(StrEnum):
+    BOARD = "board"            # see the board, the job pages and /api
+    RETRY = "retry"            # retry a held or rejected job
+    CANCEL = "cancel"          # cancel a job
+    REPRINT = "reprint"        # print a job's cover sheet and labels again
+    USERS = "users"            # add, change and disable users; API tokens
+    ACTIONS = "actions"        # read the action log
+
+
+# The fixed rights of each role (README, "Who may do what").
+RIGHTS: dict[Role, frozenset[Right]] = {
+    Role.ADMIN: frozenset(Right),
+    Role.TECHNICIAN: frozenset({Right.BOARD, Right.RETRY, Right.CANCEL, Right.REPRINT}),
+    Role.FRONT_DESK: frozenset({Right.BOARD}),
+    Role.KIOSK: frozenset({Right.REPRINT}),
+}
+
+
+class NoSuchUser(BurnerError):
+    exit_code = 2
+    code = Reason.BAD_REQUEST
+
+
+class SignInRefused(BurnerError):
+    """A sign-in that did not succeed; the words never say whether the user exists."""
+
+    exit_code = 2
+    code = Reason.BAD_REQUEST
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    disabled: bool
+    locked_until: float
+
+    def may(self, right: Right) -> bool:
+        return not self.disabled and right in RIGHTS[self.role]
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    user: User
+    csrf: str
+    seen: float
+
+
+def check_name(name: str) -> str:
+    if not (1 <= len(name) <= 64) or not set(name) <= _NAME_CHARS:
+        raise BurnerError("a user name is 1 to 64 of the characters a-z, 0-9, '.', '_' and "
+                          "'-'", code=Reason.BAD_REQUEST)
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise BurnerError(f"a password needs at least {MIN_PASSWORD} characters",
+                          code=Reason.BAD_REQUEST)
+    return password
+
+
+class Users:
+    """Users, sessions and the action log in the station database at `path`."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.executescript(_SCHEMA)
+        self._hasher = PasswordHasher()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Users:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- users ---------------------------------------------------------------------------
+
+    def add(self, name: str, role: str, password: str) -> User:
+        check_name(name)
+        try:
+            role = Role(role)
+        except ValueError:
+            raise BurnerError(f"there is no role {role!r}; the roles are "
+                              f"{', '.join(r.value for r in Role)}",
+                              code=Reason.BAD_REQUEST) from None
+        digest = self._hasher.hash(check_password(password))
+        try:
+            self._conn.execute("INSERT INTO users (name, role, hash, created) VALUES (?,?,?,?)",
+                               (name, role, digest, time.time()))
+        except sqlite3.IntegrityError:
+            raise BurnerError(f"there is already a user called {name}",
+                              code=Reason.BAD_REQUEST) from None
+        return self.get(name)
+
+    def get(self, name: str) -> User:
+        row = self._conn.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise NoSuchUser(f"there is no user called {name}")
+        return User(row["name"], Role(row["role"]), bool(row["disabled"]), row["locked_until"])
+
+    def list(self) -> list[User]:
+        return [User(r["name"], Role(r["role"]), bool(r["disabled"]), r["locked_until"])
+                for r in self._conn.execute("SELECT * FROM users ORDER BY name")]
+
+    def set_password(self, name: str, password: str) -> None:
+        self.get(name)
+        digest = self._hasher.hash(check_password(password))
+        self._conn.execute("UPDATE users SET hash=?, failed=0, locked_until=0 WHERE name=?",
+                           (digest, name))
+        self._conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+
+    def set_disabled(self, name: str, disabled: bool = True) -> None:
+        self.get(name)
+        self._conn.execute("UPDATE users SET disabled=? WHERE name=?", (int(disabled), name))
+        if disabled:
+            self._conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+
+    # --- signing in ----------------------------------------------------------------------
+
+    def authenticate(self, name: str, password: str, now: float | None = None) -> User:
+        """The user, when `password` is theirs and the account may sign in; SignInRefused
+        otherwise (five failures in a row lock the account for LOCK_SECONDS)."""
+        now = time.time() if now is None else now
+        row = self._conn.execute("SELECT * FROM users WHERE name=?", (name,)).fetchone()
+        wrong = SignInRefused("The user name or the password is not right.")
+        if row is None:
+            self._hasher.hash(password[:256])        # the same time as a real check
+            raise wrong
+        if row["locked_until"] > now:
+            minutes = int((row["locked_until"] - now) // 60) + 1
+            raise SignInRefused(f"This account is locked after {LOCK_AFTER} failed sign-ins; "
+                                f"try again in {minutes} minute(s) or ask an administrator.")
+        try:
+            self._hasher.verify(row["hash"], password)
+        except (VerificationError, InvalidHashError):
+            failed = row["failed"] + 1
+            locked = now + LOCK_SECONDS if failed >= LOCK_AFTER else 0
+            self._conn.execute("UPDATE users SET failed=?, locked_until=? WHERE name=?",
+                               (0 if locked else failed, locked, name))
+            if locked:
+                raise SignInRefused(f"This account is now locked for {LOCK_SECONDS // 60} "
+                                    f"minutes after {LOCK_AFTER} failed sign-ins.") from None
+            raise wrong from None
+        if row["disabled"]:
+            raise wrong
+        self._conn.execute("UPDATE users SET failed=0 WHERE name=?", (name,))
+        return self.get(name)
+
+    def open_session(self, user: User, now: float | None = None) -> Session:
+        now = time.time() if now is None else now
+        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), now)
+        self._conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?)",
+                           (session.id, user.name, session.csrf, now, now))
+        return session
+
+    def session(self, session_id: str, idle_seconds: float,
+                now: float | None = None) -> Session | None:
+        """The live session `session_id` (its idle time renewed), or None: unknown, ended,
+        idle too long, or its user disabled."""
+        now = time.time() if now is None else now
+        row = self._conn.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        if now - row["seen"] > idle_seconds:
+            self.close_session(session_id)
+            return None
+        try:
+            user = self.get(row["user"])
+        except NoSuchUser:
+            return None
+        if user.disabled:
+            return None
+        self._conn.execute("UPDATE sessions SET seen=? WHERE id=?", (now, session_id))
+        return Session(row["id"], user, row["csrf"], now)
+
+    def close_session(self, session_id: str) -> None:
+        self._conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
+
+    # --- the action log ------------------------------------------------------------------
+
+    def record(self, user: str, action: str, job_id: str = "", outcome: str = "ok",
+               detail: str = "") -> None:
+        """Who did what, when, to which job (never patient data)."""
+        self._conn.execute(
+            "INSERT INTO actions (at, user, action, job_id, outcome, detail) VALUES (?,?,?,?,?,?)",
+            (time.time(), user, action, job_id, outcome, detail[:500]))
+
+    def actions(self, limit: int = 200) -> list[sqlite3.Row]:
+        return list(self._conn.execute("SELECT * FROM actions ORDER BY id DESC LIMIT ?",
+                                       (limit,)))

@@ -1,0 +1,1 @@
+"""The station web app (`burner web`, DESIGN.md section 9)."""
