@@ -93,14 +93,19 @@ def test_sign_in_see_a_job_done_and_retry_a_held_one(site, browser, tmp_path) ->
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     _sign_in(page, base, "tech")
-    station.add_job("B1")
+    station.add_job("B1")                        # while the board is open: no reload below
+    seen: list[str] = []
     deadline = time.monotonic() + 120
-    while station.where("B1") != ["done"]:
-        assert time.monotonic() < deadline, "the station did not finish B1"
-        time.sleep(0.3)
-    page.reload()
     row = page.locator("#job-B1")
-    assert row.get_attribute("data-state") == "done"
+    while not seen or seen[-1] != "done":
+        assert time.monotonic() < deadline, f"B1 did not reach done on the board: {seen}"
+        state = row.get_attribute("data-state", timeout=120_000)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(0.1)
+    assert station.where("B1") == ["done"]
+    assert len(seen) >= 2, f"the row changed live: {seen}"
+    assert page.locator("#live").inner_text().startswith("Updated")
     page.screenshot(path=str(_artefacts(tmp_path) / "board.png"), full_page=True)
 
     held = station.add_job("B2", where="rejected")

@@ -10,13 +10,23 @@ app logs no patient data.
 """
 
 
+import asyncio
 import hmac
+import json
 import logging
+import os
 import secrets
+import time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from itsdangerous import BadSignature, Signer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -42,7 +52,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-STATIC = {"board.css": "text/css"}
+STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
+EVENT_SECONDS = 1.0        # how often the event stream looks for a change
+KEEPALIVE_SECONDS = 15.0
 
 
 class SignInNeeded(Exception):
@@ -211,6 +223,14 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
     app.post("/jobs/{job_id}/retry")(job_action(Right.RETRY, "retry", do_retry))
     app.post("/jobs/{job_id}/cancel")(job_action(Right.CANCEL, "cancel", do_cancel))
 
+    @app.get("/board/events")
+    async def board_events(request: Request,
+                           current: Annotated[Session, Depends(allowed(Right.BOARD))]
+                           ) -> Response:
+        """Server-Sent Events: the board's rows whenever something changed."""
+        return StreamingResponse(_events(config, request), media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})
+
     @app.get("/api/status")
     def api_status(current: Annotated[Session, Depends(allowed(Right.BOARD))]) -> Response:
         from burner.operations.overview import status
@@ -236,6 +256,49 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
         return render("actions.html", rows=rows, session=current, user=current.user)
 
     return app
+
+
+def _change_mark(config: Config) -> tuple[int, ...]:
+    """Changes whenever a job moves or its record does: the database files' and the spool
+    folders' modification times (cheap to read every second, unlike the status itself)."""
+    paths = [config.db_path, config.db_path.with_name(config.db_path.name + "-wal"),
+             *(config.spool_dir / name for name in ("approved", "active", "done", "held",
+                                                    "rejected", "pending"))]
+    mark = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            mark += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            mark += [0, 0]
+    return tuple(mark)
+
+
+def board_rows(config: Config) -> list[dict]:
+    """What the board shows of each job, for the live updates."""
+    from burner.operations.overview import status
+
+    return [{"job_id": j.job_id, "state": j.state, "stage": j.stage, "copies": j.copies,
+             "reason_code": j.reason_code, "reason": j.reason} for j in status(config).jobs]
+
+
+async def _events(config: Config, request: Request):  # noqa: ANN202 - an async generator
+    last_mark: tuple[int, ...] | None = None
+    last_rows: list[dict] | None = None
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        mark = await asyncio.to_thread(_change_mark, config)
+        if mark != last_mark:
+            last_mark = mark
+            rows = await asyncio.to_thread(board_rows, config)
+            if rows != last_rows:
+                last_rows = rows
+                quiet_since = time.monotonic()
+                yield f"data: {json.dumps({'jobs': rows})}\n\n"
+        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": still here\n\n"
+        await asyncio.sleep(EVENT_SECONDS)
 
 
 def run_server(config: Config) -> None:
