@@ -111,6 +111,12 @@ def test_sign_in_see_a_job_done_and_retry_a_held_one(site, browser, tmp_path) ->
     held = station.add_job("B2", where="rejected")
     (held / "reason.txt").write_text("Job B2 was not processed: a test.")
     page.reload()
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.get_by_role("button", name="Retry job B2").click()     # asked, then "no"
+    page.wait_for_timeout(500)
+    assert asked == ["Retry job B2?"] and station.where("B2") == ["rejected"]
+    page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Retry job B2").click()
     page.wait_for_url(base + "/board")
     deadline = time.monotonic() + 120

@@ -2,6 +2,11 @@
 // (/board/events). Text only ever goes in as textContent, never as markup.
 "use strict";
 (function () {
+  // Retry and cancel ask first (the forms say what they will do in data-confirm).
+  document.addEventListener("submit", function (event) {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
   const table = document.getElementById("jobs");
   if (!table || !window.EventSource) { return; }
   const body = table.tBodies[0];
@@ -16,6 +21,8 @@
     const form = document.createElement("form");
     form.method = "post";
     form.action = "/jobs/" + encodeURIComponent(job) + "/" + action;
+    form.dataset.confirm = action === "retry" ? "Retry job " + job + "?" :
+      "Cancel job " + job + "? A disc being written is finished first; nothing more is made.";
     const token = document.createElement("input");
     token.type = "hidden"; token.name = "csrf"; token.value = csrf;
     const press = document.createElement("button");
