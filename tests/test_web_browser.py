@@ -161,3 +161,21 @@ def test_the_sign_in_page_works_with_the_keyboard_alone(site, browser) -> None:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(base + "/board")
+
+
+def test_the_web_app_stops_at_once_with_a_board_open(site, browser) -> None:
+    """An open event stream never ends by itself; SIGTERM must still stop the app quickly
+    (systemctl stop), not after the unit's stop timeout."""
+    import signal
+
+    station, base = site
+    page = browser.new_page()
+    _sign_in(page, base, "tech")
+    page.wait_for_function("document.getElementById('live').textContent !== ''")
+    web = next(p for p in __import__("psutil").process_iter(["cmdline"])
+               if p.info["cmdline"] and "web" in p.info["cmdline"]
+               and str(station.config) in p.info["cmdline"])
+    started = time.monotonic()
+    web.send_signal(signal.SIGTERM)
+    web.wait(timeout=20)
+    assert time.monotonic() - started < 10

@@ -311,7 +311,9 @@ def run_server(config: Config) -> None:
         if settings.tls else {}
     # uvicorn's access log would write URLs and addresses for every request: job ids only,
     # but the station's own log is enough.
+    # Open event streams never end by themselves: on SIGTERM they are cut after a few
+    # seconds, so that stopping the service (systemctl stop) does not hang on a board.
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                server_header=False, log_level="warning", **ssl)
+                server_header=False, log_level="warning", timeout_graceful_shutdown=3, **ssl)
 
 
