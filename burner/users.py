@@ -224,10 +224,10 @@ class Users:
                            (session.id, user.name, session.csrf, now, now))
         return session
 
-    def session(self, session_id: str, idle_seconds: float,
-                now: float | None = None) -> Session | None:
-        """The live session `session_id` (its idle time renewed), or None: unknown, ended,
-        idle too long, or its user disabled."""
+    def session(self, session_id: str, idle_seconds: float, now: float | None = None,
+                touch: bool = True) -> Session | None:
+        """The live session `session_id` (its idle time renewed unless not `touch`), or
+        None: unknown, ended, idle too long, or its user disabled."""
         now = time.time() if now is None else now
         row = self._conn.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
         if row is None:
@@ -241,8 +241,9 @@ class Users:
             return None
         if user.disabled:
             return None
-        self._conn.execute("UPDATE sessions SET seen=? WHERE id=?", (now, session_id))
-        return Session(row["id"], user, row["csrf"], now)
+        if touch:
+            self._conn.execute("UPDATE sessions SET seen=? WHERE id=?", (now, session_id))
+        return Session(row["id"], user, row["csrf"], now if touch else row["seen"])
 
     def close_session(self, session_id: str) -> None:
         self._conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))

@@ -229,3 +229,30 @@ def test_user_commands(station: StationDir, tmp_path: Path) -> None:
     assert station.cli("user", "disable", "nurse1").returncode == 0
     listed = station.cli("user", "list").stdout
     assert "nurse1\tfront-desk\tdisabled" in listed
+
+
+def test_a_csrf_token_in_any_characters_is_refused_not_an_error(web) -> None:
+    station, _, app = web
+    station.add_job("U1", where="held")
+    client = sign_in(app, "tech")
+    response = client.post("/jobs/U1/retry", data={"csrf": "ü" * 43})
+    assert response.status_code == 403
+
+
+def test_the_event_stream_ends_when_its_session_does(web) -> None:
+    _, config, app = web
+    client = sign_in(app, "tech")
+    client.get("/board")
+    with Users(config.db_path) as users:
+        for row in users._conn.execute("SELECT id FROM sessions").fetchall():
+            users.close_session(row["id"])
+    with client.stream("GET", "/board/events") as response:
+        assert response.status_code == 303      # ended before the stream began
+    client = sign_in(app, "tech")
+    with client.stream("GET", "/board/events") as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))
+        with Users(config.db_path) as users:
+            users.set_disabled("tech")
+        assert "event: signed-out" in list(lines)

@@ -115,7 +115,7 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
         return check
 
     def csrf_ok(current: Session, token: str) -> None:
-        if not token or not hmac.compare_digest(token, current.csrf):
+        if not token or not hmac.compare_digest(token.encode(), current.csrf.encode()):
             raise HTTPException(403, "The form was not sent from this station's own page "
                                      "(a missing or wrong CSRF token); reload it and try again.")
 
@@ -156,7 +156,7 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
             expected = signer.unsign(request.cookies.get(PRE_COOKIE, "")).decode()
         except BadSignature:
             expected = ""
-        if not expected or not hmac.compare_digest(expected, csrf):
+        if not expected or not hmac.compare_digest(expected.encode(), csrf.encode()):
             raise HTTPException(403, "The sign-in form was not sent from this station's own "
                                      "page; reload it and try again.")
         with users() as store:
@@ -228,7 +228,12 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
                            current: Annotated[Session, Depends(allowed(Right.BOARD))]
                            ) -> Response:
         """Server-Sent Events: the board's rows whenever something changed."""
-        return StreamingResponse(_events(config, request), media_type="text/event-stream",
+        def alive() -> bool:        # never renews the session: an open board is not activity
+            with users() as store:
+                return store.session(current.id, idle, touch=False) is not None
+
+        return StreamingResponse(_events(config, request, alive),
+                                 media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
     @app.get("/api/status")
@@ -282,11 +287,16 @@ def board_rows(config: Config) -> list[dict]:
              "reason_code": j.reason_code, "reason": j.reason} for j in status(config).jobs]
 
 
-async def _events(config: Config, request: Request):  # noqa: ANN202 - an async generator
+async def _events(config: Config, request: Request, alive):  # noqa: ANN001, ANN202
+    """The board's rows as events while the client listens and its session lives; when the
+    session ends (signed out, idle, user disabled) a "signed-out" event ends the stream."""
     last_mark: tuple[int, ...] | None = None
     last_rows: list[dict] | None = None
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
+        if not await asyncio.to_thread(alive):
+            yield "event: signed-out\ndata: {}\n\n"
+            return
         mark = await asyncio.to_thread(_change_mark, config)
         if mark != last_mark:
             last_mark = mark

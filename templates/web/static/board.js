@@ -84,5 +84,9 @@
     }
     live.textContent = "Updated " + new Date().toLocaleTimeString();
   };
+  events.addEventListener("signed-out", function () {
+    events.close();
+    window.location.assign("/signin");
+  });
   events.onerror = function () { live.textContent = "Connection lost; trying again"; };
 }());
