@@ -466,17 +466,22 @@ def user_passwd(app: App, name: str, password_stdin: bool) -> None:
     click.echo(f"user {name}: password set")
 
 
+def _set_disabled(app: App, name: str, disabled: bool) -> None:
+    from burner.users import Users
+
+    word = "disable" if disabled else "enable"
+    with Users(app.config.db_path) as users:
+        users.set_disabled(name, disabled)
+        users.record("(command line)", f"{word} user", detail=name)
+    click.echo(f"user {name}: {word}d")
+
+
 @user.command("disable")
 @click.argument("name")
 @pass_app
 def user_disable(app: App, name: str) -> None:
     """Stop a user from signing in (their sessions end at once)."""
-    from burner.users import Users
-
-    with Users(app.config.db_path) as users:
-        users.set_disabled(name, True)
-        users.record("(command line)", "disable user", detail=name)
-    click.echo(f"user {name}: disabled")
+    _set_disabled(app, name, True)
 
 
 @user.command("enable")
@@ -484,12 +489,7 @@ def user_disable(app: App, name: str) -> None:
 @pass_app
 def user_enable(app: App, name: str) -> None:
     """Let a disabled user sign in again."""
-    from burner.users import Users
-
-    with Users(app.config.db_path) as users:
-        users.set_disabled(name, False)
-        users.record("(command line)", "enable user", detail=name)
-    click.echo(f"user {name}: enabled")
+    _set_disabled(app, name, False)
 
 
 @user.command("list")

@@ -23,6 +23,7 @@ from burner.errors import BurnerError, Reason
 LOCK_AFTER = 5                  # failed sign-ins in a row
 LOCK_SECONDS = 15 * 60
 MIN_PASSWORD = 10               # characters
+_READY: set[tuple[str, int]] = set()       # databases whose tables this process has made sure of
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 _SCHEMA = """
@@ -132,7 +133,12 @@ class Users:
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
-        self._conn.executescript(_SCHEMA)
+        # Once per database file and process, not on every web request (a database that
+        # was replaced is a new file and gets its tables again).
+        key = (str(path), path.stat().st_ino)
+        if key not in _READY:
+            self._conn.executescript(_SCHEMA)
+            _READY.add(key)
         self._hasher = PasswordHasher()
 
     def close(self) -> None:
