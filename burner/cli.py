@@ -517,12 +517,17 @@ def schema() -> None:
 
 @cli.command()
 @click.option("--slices", default=240, show_default=True, help="Slices per CT series.")
+@click.option("--web", is_flag=True, help="Then keep the station and its web app running, "
+              "with a demo user per role (new passwords printed), until Ctrl-C.")
 @pass_app
-def demo(app: App, slices: int) -> None:
+def demo(app: App, slices: int, web: bool) -> None:
     """Make a realistic sample study and run a whole job on this station's configuration."""
-    from burner.demo import run_demo
+    from burner import demo as demos
 
-    run_demo(app.config, slices=slices, echo=click.echo)
+    if web:
+        demos.run_demo_web(app.config, slices=slices, echo=click.echo)
+    else:
+        demos.run_demo(app.config, slices=slices, echo=click.echo)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from burner.config import Config
 from burner.errors import JobCancelled, JobFolderGone, Reason
+from burner.progress import Reporter
 from burner.record import JobRecord
 from burner.spool import Spool
 from burner.state import StateDB
@@ -30,6 +31,7 @@ class JobContext:
     writer: str | None = None    # the writer (drive name) of the lane running the job
     writes: bool = True          # False for `burner build`: images only, nothing is written
     _record: JobRecord | None = field(default=None, repr=False)
+    _progress: Reporter | None = field(default=None, repr=False)
 
     @classmethod
     def for_spool(cls, config: Config, spool: Spool, db: StateDB, job_id: str) -> JobContext:
@@ -47,6 +49,13 @@ class JobContext:
         if self._record is None:
             self._record = JobRecord(self.work)
         return self._record
+
+    @property
+    def progress(self) -> Reporter:
+        """Where this stage says how far it is (progress.py), for the board."""
+        if self._progress is None or self._progress.stage != self.stage_name:
+            self._progress = Reporter(self.work, self.stage_name)
+        return self._progress
 
     def save(self, value: Any) -> None:
         """Keep this stage's result durably for the stages after it."""

@@ -20,6 +20,7 @@ from burner.errors import (
     DeviceBusy,
     DeviceError,
     InternalError,
+    JobCancelled,
     JobFolderGone,
     JobHeld,
     JobRejected,
@@ -116,6 +117,14 @@ def settle_failure(ctx: JobContext, stage_name: str, exc: BaseException) -> str:
     BurnerError) holds the job at once: trying again would fail the same way."""
     job_id = ctx.job_id
     shown_id = one_line(job_id)
+    if isinstance(exc, JobCancelled):
+        # Discs finished before the cancel was seen must not be handed out: they are not
+        # counted, and the reason says where they are, so that they are destroyed.
+        made = ctx.db.set_aside_copies(job_id, "the job was cancelled")
+        if made:
+            exc = JobCancelled(f"{lines(exc)}. {len(made)} disc(s) or stick(s) were written "
+                               "before the cancel took effect; they are not counted and must "
+                               f"not be handed out: destroy them ({', '.join(made)}).")
     if isinstance(exc, JobRejected):
         message = lines(exc)
         reason = f"Job {shown_id} was not processed: {message}"

@@ -241,6 +241,19 @@ class StateDB:
                       (JobState.QUEUED, "queued again by an operator", time.time(), job_id))
             self._log(c, job_id, "", "queued", "start over" if start_over else "")
 
+    def set_aside_copies(self, job_id: str, why: str) -> list[str]:
+        """Stop counting the job's copies (a cancelled job hands none out): their records move
+        into the job's history. Returns where each copy was."""
+        with self._tx() as c:
+            rows = c.execute("SELECT * FROM copies WHERE job_id=? ORDER BY volume, copy",
+                             (job_id,)).fetchall()
+            for r in rows:
+                self._log(c, job_id, "write", f"copy set aside ({why})",
+                          f"volume {r['volume']} copy {r['copy']} on {r['drive']}: "
+                          f"{r['medium']} sha256 {r['sha256']}")
+            c.execute("DELETE FROM copies WHERE job_id=?", (job_id,))
+        return [r["medium"] for r in rows]
+
     def get(self, job_id: str) -> JobRow | None:
         row = self._conn.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return _row(row) if row else None

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from burner import heartbeat, retention
+from burner import heartbeat, notices, retention
 from burner.config import Config
 from burner.context import JobContext, folder_gone_words, taken_over_words
 from burner.errors import BurnerError, Reason
@@ -331,6 +331,7 @@ class Station:
         threads = [threading.Thread(target=self._lane_loop, args=(lane, stop, look),
                                     name=f"lane-{lane.name}", daemon=True)
                    for lane in self.lanes]
+        threads += notices.notice_threads(self.config, stop)   # never holds up the lanes
         for t in threads:
             t.start()
         next_cleanup = 0.0

@@ -3,11 +3,13 @@ the log of what they did (DESIGN.md section 9). Kept in the station's database, 
 
 Passwords are stored only as argon2id hashes. Five failed sign-ins lock an account for 15
 minutes. A session lives in this table, not only in its cookie: signing out (or disabling the
-user) ends it at once, so a copied cookie cannot be replayed. No patient data is stored here.
+user) ends it at once, so a copied cookie cannot be replayed. An API token (for /api only, read
+only) is kept as its SHA-256 hash, never itself. No patient data is stored here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 import time
@@ -23,6 +25,9 @@ from burner.errors import BurnerError, Reason
 LOCK_AFTER = 5                  # failed sign-ins in a row
 LOCK_SECONDS = 15 * 60
 MIN_PASSWORD = 10               # characters
+MAX_PASSWORD = 1024
+TOKEN_PREFIX = "bnr_"           # marks a burner API token (in a config file, a log, a leak scan)
+TOKEN_USED_EVERY = 60           # seconds: last_used is written at most this often
 _READY: set[tuple[str, int]] = set()       # databases whose tables this process has made sure of
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
@@ -52,6 +57,15 @@ CREATE TABLE IF NOT EXISTS actions (
     outcome TEXT NOT NULL DEFAULT '',
     detail TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    last_used REAL NOT NULL DEFAULT 0,
+    revoked REAL NOT NULL DEFAULT 0
+);
 """
 
 
@@ -78,9 +92,23 @@ RIGHTS: dict[Role, frozenset[Right]] = {
     Role.FRONT_DESK: frozenset({Right.BOARD}),
     Role.KIOSK: frozenset({Right.REPRINT}),
 }
+# What an API token may do, whoever made it: read /api/status and /api/jobs/{id}.
+TOKEN_RIGHTS: frozenset[Right] = frozenset({Right.BOARD})
 
 
 class NoSuchUser(BurnerError):
+    exit_code = 2
+    code = Reason.BAD_REQUEST
+
+
+class NoSuchToken(BurnerError):
+    exit_code = 2
+    code = Reason.BAD_REQUEST
+
+
+class AlreadyThere(BurnerError):
+    """A user, or a live API token, of that name exists already."""
+
     exit_code = 2
     code = Reason.BAD_REQUEST
 
@@ -104,6 +132,29 @@ class User:
 
 
 @dataclass(frozen=True)
+class TokenUser:
+    """Who calls /api with an API token: named `token:<name>`; it may only read."""
+
+    name: str
+    token_id: int
+
+    def may(self, right: Right) -> bool:
+        return right in TOKEN_RIGHTS
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token as the admin page lists it (its hash stays in the database)."""
+
+    id: int
+    name: str
+    created: float
+    created_by: str
+    last_used: float        # 0: never (written at most once a minute)
+    revoked: float          # 0: live
+
+
+@dataclass(frozen=True)
 class Session:
     id: str
     user: User
@@ -113,8 +164,9 @@ class Session:
 
 def check_name(name: str) -> str:
     if not (1 <= len(name) <= 64) or not set(name) <= _NAME_CHARS:
-        raise BurnerError("a user name is 1 to 64 of the characters a-z, 0-9, '.', '_' and "
-                          "'-'", code=Reason.BAD_REQUEST)
+        raise BurnerError("a user name may have only small letters a-z, digits 0-9 and the "
+                          "marks '.', '_' and '-', 1 to 64 of them (for example anna.smith)",
+                          code=Reason.BAD_REQUEST)
     return name
 
 
@@ -122,7 +174,27 @@ def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise BurnerError(f"a password needs at least {MIN_PASSWORD} characters",
                           code=Reason.BAD_REQUEST)
+    if len(password) > MAX_PASSWORD:
+        raise BurnerError(f"a password may have at most {MAX_PASSWORD} characters",
+                          code=Reason.BAD_REQUEST)
     return password
+
+
+def check_token_name(name: str) -> str:
+    name = name.strip()
+    if not (1 <= len(name) <= 64) or not name.isprintable():
+        raise BurnerError("give the token a name of 1 to 64 characters that says who uses "
+                          "it, for example 'monitoring'", code=Reason.BAD_REQUEST)
+    return name
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(row["id"], row["name"], row["created"], row["created_by"], row["last_used"],
+                 row["revoked"])
 
 
 class Users:
@@ -165,8 +237,7 @@ class Users:
             self._conn.execute("INSERT INTO users (name, role, hash, created) VALUES (?,?,?,?)",
                                (name, role, digest, time.time()))
         except sqlite3.IntegrityError:
-            raise BurnerError(f"there is already a user called {name}",
-                              code=Reason.BAD_REQUEST) from None
+            raise AlreadyThere(f"there is already a user called {name}") from None
         return self.get(name)
 
     def get(self, name: str) -> User:
@@ -179,12 +250,19 @@ class Users:
         return [User(r["name"], Role(r["role"]), bool(r["disabled"]), r["locked_until"])
                 for r in self._conn.execute("SELECT * FROM users ORDER BY name")]
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, keep: str = "") -> None:
+        """A new password (which lifts a lock-out); the user's sessions end, except the
+        session `keep` (the one of a user who changes their own password)."""
         self.get(name)
         digest = self._hasher.hash(check_password(password))
         self._conn.execute("UPDATE users SET hash=?, failed=0, locked_until=0 WHERE name=?",
                            (digest, name))
-        self._conn.execute("DELETE FROM sessions WHERE user=?", (name,))
+        self._conn.execute("DELETE FROM sessions WHERE user=? AND id<>?", (name, keep))
+
+    def unlock(self, name: str) -> None:
+        """End a lock-out after failed sign-ins at once."""
+        self.get(name)
+        self._conn.execute("UPDATE users SET failed=0, locked_until=0 WHERE name=?", (name,))
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         self.get(name)
@@ -254,6 +332,52 @@ class Users:
     def close_session(self, session_id: str) -> None:
         self._conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
 
+    # --- API tokens ----------------------------------------------------------------------
+
+    def create_token(self, name: str, by: str = "") -> tuple[Token, str]:
+        """A new API token: what the list shows, and the token itself, which is stored
+        nowhere (only its hash) and so can be shown only this once."""
+        name = check_token_name(name)
+        if self._conn.execute("SELECT 1 FROM tokens WHERE name=? AND revoked=0",
+                              (name,)).fetchone():
+            raise AlreadyThere(f"there is already a token called {name}; revoke it first or "
+                               f"choose another name")
+        plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        cursor = self._conn.execute(
+            "INSERT INTO tokens (name, hash, created, created_by) VALUES (?,?,?,?)",
+            (name, _token_hash(plain), time.time(), by))
+        return self.token(cursor.lastrowid or 0), plain
+
+    def token(self, token_id: int) -> Token:
+        row = self._conn.execute("SELECT * FROM tokens WHERE id=?", (token_id,)).fetchone()
+        if row is None:
+            raise NoSuchToken(f"there is no API token number {token_id}")
+        return _token(row)
+
+    def tokens(self) -> list[Token]:
+        return [_token(r) for r in self._conn.execute("SELECT * FROM tokens ORDER BY id")]
+
+    def revoke_token(self, token_id: int, now: float | None = None) -> Token:
+        """Stop a token from working, at once and for good (revoking twice changes nothing)."""
+        self.token(token_id)
+        self._conn.execute("UPDATE tokens SET revoked=? WHERE id=? AND revoked=0",
+                           (time.time() if now is None else now, token_id))
+        return self.token(token_id)
+
+    def token_user(self, token: str, now: float | None = None) -> TokenUser | None:
+        """Who calls with `token`, when it is a live API token; None otherwise. The lookup
+        is by the whole token's hash, so no part of a token is compared on its own."""
+        if not token or len(token) > 200:
+            return None
+        row = self._conn.execute("SELECT * FROM tokens WHERE hash=? AND revoked=0",
+                                 (_token_hash(token),)).fetchone()
+        if row is None:
+            return None
+        now = time.time() if now is None else now
+        if now - row["last_used"] >= TOKEN_USED_EVERY:     # not a write on every call
+            self._conn.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, row["id"]))
+        return TokenUser(f"token:{row['name']}", row["id"])
+
     # --- the action log ------------------------------------------------------------------
 
     def record(self, user: str, action: str, job_id: str = "", outcome: str = "ok",
@@ -263,6 +387,11 @@ class Users:
             "INSERT INTO actions (at, user, action, job_id, outcome, detail) VALUES (?,?,?,?,?,?)",
             (time.time(), user, action, job_id, outcome, detail[:500]))
 
-    def actions(self, limit: int = 200) -> list[sqlite3.Row]:
+    def actions(self, limit: int = 200, job_id: str | None = None) -> list[sqlite3.Row]:
+        """The newest actions first (only those on `job_id` when given)."""
+        if job_id is not None:
+            return list(self._conn.execute(
+                "SELECT * FROM actions WHERE job_id=? ORDER BY id DESC LIMIT ?",
+                (job_id, limit)))
         return list(self._conn.execute("SELECT * FROM actions ORDER BY id DESC LIMIT ?",
                                        (limit,)))

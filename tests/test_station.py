@@ -455,11 +455,18 @@ def test_cancel_in_the_prepare_lane_stops_before_the_next_stage(station: Station
 @pytest.mark.slow
 def test_cancel_in_the_device_lane_finishes_the_disc_and_burns_no_other(
         station: StationDir) -> None:
-    """Paused after copy 1 of 2 was burned: that disc is finished and recorded, copy 2 is
+    """Paused after copy 1 of 2 was burned: that disc is finished but not counted (a
+    cancelled job hands none out; the reason says where it is, to be destroyed), copy 2 is
     never burned, and nothing is verified or printed."""
     station.add_job("C3", copies=2)
     _cancelled_while_paused_in(station, "C3", "write")
-    assert station.query("SELECT volume, copy FROM copies WHERE job_id = 'C3'") == [(1, 1)]
+    assert station.query("SELECT volume, copy FROM copies WHERE job_id = 'C3'") == []
+    (aside,) = station.query("SELECT detail FROM history WHERE job_id = 'C3' AND event = "
+                             "'copy set aside (the job was cancelled)'")
+    assert aside[0].startswith("volume 1 copy 1 on drive0: ")
+    reason = (station.folder("rejected") / "C3" / "reason.txt").read_text()
+    assert "1 disc(s) or stick(s) were written before the cancel" in reason
+    assert "disc1-copy1" in reason and "destroy them" in reason
     started = [s for (s,) in station.query("SELECT stage FROM history WHERE job_id = 'C3' "
                                            "AND event = 'started'")]
     assert started[-1] == "write" and "verify" not in started and "print" not in started

@@ -440,7 +440,7 @@ def test_a_stick_pulled_after_writing_fails_the_read_back(image: Path, tmp_path:
                                             (errno.ENOSPC, StickTooSmall)])
 def test_a_failing_write_becomes_a_plain_refusal(image: Path, tmp_path: Path, monkeypatch,
                                                  code: int, kind: type) -> None:
-    def fail(_image: Path, _fd: int, _size: int) -> None:
+    def fail(_image: Path, _fd: int, _size: int, _progress: object = None) -> None:
         raise OSError(code, "simulated")
 
     monkeypatch.setattr(usb, "_copy", fail)

@@ -256,3 +256,263 @@ def test_the_event_stream_ends_when_its_session_does(web) -> None:
         with Users(config.db_path) as users:
             users.set_disabled("tech")
         assert "event: signed-out" in list(lines)
+
+
+# --- the users page and API tokens -------------------------------------------------------
+
+NEW_PASSWORD = "another long password"
+
+
+def _users_page(client: TestClient) -> str:
+    page = client.get("/admin/users")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def _post(client: TestClient, path: str, **fields: str):
+    return client.post(path, data={"csrf": _csrf(_users_page(client)), **fields})
+
+
+def _actions(config) -> list:
+    with Users(config.db_path) as users:
+        return users.actions()
+
+
+def test_an_admin_adds_a_user_on_the_page_and_they_can_sign_in(web) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    page = _users_page(admin)
+    assert '<label for="add-name">' in page and "<caption>" in page
+    assert 'href="/admin/users">Users</a>' in page
+    response = _post(admin, "/admin/users/add", name="nurse1", role="front-desk",
+                     password=NEW_PASSWORD, password2=NEW_PASSWORD)
+    assert response.status_code == 303
+    assert "The user was added" in admin.get(response.headers["location"]).text
+    assert sign_in(app, "nurse1", NEW_PASSWORD).get("/board").status_code == 200
+    (row,) = [r for r in _actions(config) if r["action"] == "user add"]
+    assert (row["user"], row["outcome"], row["detail"]) == ("boss", "ok", "nurse1 (front-desk)")
+
+
+def test_a_technician_may_not_use_the_users_page_and_sees_no_link(web) -> None:
+    _, config, app = web
+    client = sign_in(app, "tech")
+    board = client.get("/board").text
+    assert "/admin/users" not in board
+    assert client.get("/admin/users").status_code == 403
+    for path, data in (("/admin/users/add", {"name": "evil", "role": "admin",
+                                             "password": NEW_PASSWORD,
+                                             "password2": NEW_PASSWORD}),
+                       ("/admin/users/password", {"name": "boss", "password": NEW_PASSWORD,
+                                                  "password2": NEW_PASSWORD}),
+                       ("/admin/users/disable", {"name": "boss"}),
+                       ("/admin/tokens/add", {"name": "mine"})):
+        assert client.post(path, data={"csrf": _csrf(board), **data}).status_code == 403
+    with Users(config.db_path) as users:
+        assert [u.name for u in users.list()] == ["boss", "desk", "tech"]
+        assert users.tokens() == []
+
+
+def test_a_users_page_form_without_its_csrf_token_is_refused(web) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    for data in ({}, {"csrf": "guessed"}):
+        response = admin.post("/admin/users/add", data={
+            "name": "nurse2", "role": "kiosk", "password": NEW_PASSWORD,
+            "password2": NEW_PASSWORD, **data})
+        assert response.status_code == 403 and "CSRF" in response.text
+        assert admin.post("/admin/users/disable", data={"name": "tech", **data}
+                          ).status_code == 403
+        assert admin.post("/admin/tokens/add", data={"name": "t", **data}).status_code == 403
+    with Users(config.db_path) as users:
+        assert "nurse2" not in [u.name for u in users.list()]
+        assert not users.get("tech").disabled and users.tokens() == []
+
+
+@pytest.mark.parametrize(("fields", "status", "words"), [
+    ({"name": "nurse3", "role": "kiosk", "password": "short", "password2": "short"},
+     400, "at least 10 characters"),
+    ({"name": "nurse3", "role": "kiosk", "password": NEW_PASSWORD,
+      "password2": NEW_PASSWORD + "x"}, 400, "two passwords are not the same"),
+    ({"name": "Nurse <b>3</b>", "role": "kiosk", "password": NEW_PASSWORD,
+      "password2": NEW_PASSWORD}, 400, "small letters a-z"),
+    ({"name": "nurse3", "role": "superuser", "password": NEW_PASSWORD,
+      "password2": NEW_PASSWORD}, 400, "There is no role"),
+    ({"name": "nurse3", "role": "", "password": NEW_PASSWORD,
+      "password2": NEW_PASSWORD}, 400, "Choose a role"),
+    ({"name": "tech", "role": "kiosk", "password": NEW_PASSWORD,
+      "password2": NEW_PASSWORD}, 409, "already a user called tech"),
+])
+def test_a_wrong_new_user_is_refused_in_plain_words(web, fields, status, words) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    response = _post(admin, "/admin/users/add", **fields)
+    assert response.status_code == status, response.text
+    assert words in response.text and "Traceback" not in response.text
+    assert 'role="alert"' in response.text and "<b>3</b>" not in response.text
+    with Users(config.db_path) as users:
+        assert [u.name for u in users.list()] == ["boss", "desk", "tech"]
+        assert users.get("tech").role == "technician"
+    log = " ".join(f"{r['detail']}" for r in _actions(config))
+    assert NEW_PASSWORD not in log and "short" not in log
+
+
+def test_an_admin_cannot_disable_themselves(web) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    assert 'aria-label="Disable boss"' not in _users_page(admin)
+    response = _post(admin, "/admin/users/disable", name="boss")
+    assert response.status_code == 409 and "cannot disable yourself" in response.text
+    with Users(config.db_path) as users:
+        assert not users.get("boss").disabled
+    assert admin.get("/board").status_code == 200
+
+
+def test_disabling_a_user_ends_their_sessions_and_enabling_lets_them_back(web) -> None:
+    _, config, app = web
+    tech = sign_in(app, "tech")
+    admin = sign_in(app, "boss")
+    assert _post(admin, "/admin/users/disable", name="tech").status_code == 303
+    assert tech.get("/board").status_code == 303
+    assert "no, disabled" in _users_page(admin)
+    assert _post(admin, "/admin/users/enable", name="tech").status_code == 303
+    assert sign_in(app, "tech").get("/board").status_code == 200
+    done = [(r["action"], r["detail"]) for r in _actions(config) if r["user"] == "boss"]
+    assert ("user disable", "tech") in done and ("user enable", "tech") in done
+
+
+def test_setting_a_password_on_the_page(web) -> None:
+    _, config, app = web
+    tech = sign_in(app, "tech")
+    admin = sign_in(app, "boss")
+    assert _post(admin, "/admin/users/password", name="tech", password=NEW_PASSWORD,
+                 password2=NEW_PASSWORD).status_code == 303
+    assert tech.get("/board").status_code == 303, "their old session ended"
+    assert sign_in(app, "tech", NEW_PASSWORD).get("/board").status_code == 200
+    own = _post(admin, "/admin/users/password", name="boss", password=NEW_PASSWORD,
+                password2=NEW_PASSWORD)
+    assert own.status_code == 303 and admin.get("/board").status_code == 200, "kept"
+    unknown = _post(admin, "/admin/users/password", name="nobody", password=NEW_PASSWORD,
+                    password2=NEW_PASSWORD)
+    assert unknown.status_code == 404 and "no user called nobody" in unknown.text
+    assert NEW_PASSWORD not in str([dict(r) for r in _actions(config)])
+
+
+def test_unlocking_clears_a_lock_out(web) -> None:
+    _, config, app = web
+    client = _client(app)
+    for n in range(LOCK_AFTER):
+        form = client.get("/signin")
+        client.post("/signin", data={"name": "tech", "password": f"wrong{n}",
+                                     "csrf": _csrf(form.text)})
+    form = client.get("/signin")
+    locked = client.post("/signin", data={"name": "tech", "password": PASSWORD,
+                                          "csrf": _csrf(form.text)})
+    assert locked.status_code == 401 and "locked" in locked.text
+    admin = sign_in(app, "boss")
+    assert 'aria-label="Unlock tech"' in _users_page(admin)
+    assert _post(admin, "/admin/users/unlock", name="tech").status_code == 303
+    assert 'aria-label="Unlock tech"' not in _users_page(admin)
+    assert sign_in(app, "tech").get("/board").status_code == 200
+    assert any(r["action"] == "user unlock" and r["detail"] == "tech"
+               for r in _actions(config))
+
+
+def _new_token(admin: TestClient, name: str = "monitoring") -> str:
+    response = _post(admin, "/admin/tokens/add", name=name)
+    assert response.status_code == 200, response.text
+    assert "will not be shown again" in response.text
+    found = re.search(r'<code id="new-token">(bnr_[A-Za-z0-9_-]+)</code>', response.text)
+    assert found, response.text
+    return found.group(1)
+
+
+def test_an_api_token_reads_the_api_and_nothing_else(web) -> None:
+    station, config, app = web
+    station.add_job("T1", where="held")
+    admin = sign_in(app, "boss")
+    token = _new_token(admin)
+    assert token not in _users_page(admin), "shown once only"
+    bearer = _client(app)
+    bearer.headers["Authorization"] = f"Bearer {token}"
+    by_token = bearer.get("/api/status")
+    assert by_token.status_code == 200
+    answers = by_token.json(), sign_in(app, "tech").get("/api/status").json()
+    for answer in answers:
+        answer["disk"].pop("free")          # other tests write to the same disk meanwhile
+    assert answers[0] == answers[1]
+    assert bearer.get("/api/jobs/T1").json()["folder"] == "held"
+    assert bearer.get("/board").headers["location"] == "/signin", "not a session"
+    assert bearer.get("/admin/users").status_code == 303
+    retry = bearer.post("/jobs/T1/retry", data={"csrf": token})
+    assert retry.status_code == 303 and retry.headers["location"] == "/signin"
+    assert station.where("T1") == ["held"]
+    row = re.search(r'<th scope="row">monitoring</th>(.*?)</tr>', _users_page(admin), re.S)
+    assert row and "never" not in row.group(1), "its last use is shown"
+
+
+def test_the_users_page_is_labelled_and_has_no_inline_script_or_style(web) -> None:
+    _, _, app = web
+    admin = sign_in(app, "boss")
+    page = _post(admin, "/admin/tokens/add", name="monitoring").text
+    fields = re.findall(r'<(?:input|select)\b(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', page)
+    assert len(fields) == 8, fields
+    for field in fields:
+        assert f'<label for="{field}">' in page, field
+    assert len(re.findall(r"<(?:input|select)\b(?![^>]*type=\"hidden\")", page)) == 8
+    assert not re.search(r"<script(?![^>]*\bsrc=)|\son[a-z]+=|\sstyle=", page)
+    assert page.count("<caption>") == 2 and '<button type="submit"></button>' not in page
+
+
+def test_a_revoked_an_unknown_or_a_malformed_token_is_401(web) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    token = _new_token(admin)
+    with Users(config.db_path) as users:
+        (made,) = users.tokens()
+    for header in (f"Bearer {token}x", "Bearer garbage", f"Bearer {token[:-1]}",
+                   f"Basic {token}", "Bearer ", f"Bearer {'ü' * 40}".encode("latin-1")):
+        response = _client(app).get("/api/status", headers={"Authorization": header})
+        assert response.status_code == 401 and "error" in response.json(), header
+    assert _post(admin, "/admin/tokens/revoke", token_id=str(made.id)).status_code == 303
+    response = _client(app).get("/api/status", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and "revoked" in response.json()["error"]
+    assert 'aria-label="Revoke the token monitoring"' not in _users_page(admin)
+    unknown = _post(admin, "/admin/tokens/revoke", token_id="999")
+    assert unknown.status_code == 404 and "no API token" in unknown.text
+    assert _post(admin, "/admin/tokens/revoke", token_id="²").status_code == 404
+
+
+def test_markup_in_a_token_name_is_shown_as_text(web) -> None:
+    _, _, app = web
+    admin = sign_in(app, "boss")
+    _new_token(admin, '<img src=x onerror="alert(1)">')
+    page = _users_page(admin)
+    assert "<img src=x" not in page and "&lt;img src=x" in page
+
+
+def test_a_token_name_is_needed_and_two_live_tokens_have_different_names(web) -> None:
+    _, _, app = web
+    admin = sign_in(app, "boss")
+    empty = _post(admin, "/admin/tokens/add", name="  ")
+    assert empty.status_code == 400 and "give the token a name" in empty.text.lower()
+    _new_token(admin, "monitoring")
+    again = _post(admin, "/admin/tokens/add", name="monitoring")
+    assert again.status_code == 409 and "bnr_" not in again.text
+
+
+def test_only_the_hash_of_a_token_is_stored_and_the_log_keeps_no_secret(web) -> None:
+    _, config, app = web
+    admin = sign_in(app, "boss")
+    token = _new_token(admin)
+    assert _post(admin, "/admin/users/add", name="nurse4", role="kiosk",
+                 password=NEW_PASSWORD, password2=NEW_PASSWORD).status_code == 303
+    with Users(config.db_path) as users:
+        users._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stored = b"".join(path.read_bytes() for path in config.db_path.parent.iterdir()
+                      if path.name.startswith(config.db_path.name))
+    assert token.encode() not in stored and token[4:].encode() not in stored
+    assert NEW_PASSWORD.encode() not in stored
+    log = str([dict(r) for r in _actions(config)])
+    assert "token add" in log and "monitoring (id 1)" in log
+    assert token not in log and NEW_PASSWORD not in log
+    assert "monitoring (id 1)" in admin.get("/actions").text

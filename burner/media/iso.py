@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pycdlib
@@ -29,8 +30,10 @@ def _check_level1(rel: str, is_dir: bool) -> None:
         raise InternalError(f"staged name {rel!r} is not an ISO 9660 level-1 name")
 
 
-def master(tree: Path, image: Path, volume_id: str, *, publisher: str = "") -> int:
-    """Write `tree` as an ISO 9660 level-1 image at `image`; returns the image size in bytes."""
+def master(tree: Path, image: Path, volume_id: str, *, publisher: str = "",
+           progress: Callable[[int], None] | None = None) -> int:
+    """Write `tree` as an ISO 9660 level-1 image at `image`; returns the image size in bytes.
+    `progress` is told the bytes written so far, now and then."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, vol_ident=volume_id[:32], sys_ident="",
             pub_ident_str=publisher[:128], app_ident_str="BURNER")
@@ -57,7 +60,8 @@ def master(tree: Path, image: Path, volume_id: str, *, publisher: str = "") -> i
     tmp = image.with_name(image.name + ".part")
     try:
         with open(tmp, "wb") as out:
-            iso.write_fp(out, blocksize=_BLOCK)
+            iso.write_fp(out, blocksize=_BLOCK,
+                         progress_cb=(lambda done, total, _: progress(done)) if progress else None)
             out.flush()
             os.fsync(out.fileno())
             size = out.tell()

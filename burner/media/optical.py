@@ -11,8 +11,10 @@ import errno
 import math
 import os
 import re
+import selectors
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +179,51 @@ def _run(xorriso: str, args: list[str], timeout: float, addr: str,
         raise on_timeout(_with_detail(_ADVICE[on_timeout].format(addr=addr), detail)) from exc
 
 
+# "xorriso : UPDATE :   12 of  143 MB written (fifo 99%) [buf  50%]   4.0x." (MiB)
+_WRITTEN = re.compile(r"UPDATE :\s+(\d+) of\s+(\d+) MB written")
+_KEEP_OUTPUT = 1 << 20       # characters of xorriso's output kept for the error message
+
+
+def _run_watching(xorriso: str, args: list[str], timeout: float, addr: str,
+                  line: Callable[[str], None]) -> tuple[int, str]:
+    """Run xorriso like _run, handing each line of its output (progress lines end in CR) to
+    `line` as it comes; (exit code, output)."""
+    try:
+        proc = subprocess.Popen([xorriso, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
+    except OSError as exc:
+        raise OpticalError(_with_detail(
+            f"The burning program '{xorriso}' is not installed or cannot be started on this "
+            "station. Ask a technician to install the xorriso package, then retry the job.",
+            exc.strerror or str(exc))) from exc
+    deadline = time.monotonic() + timeout
+    kept, pending = "", ""
+    assert proc.stdout is not None
+    with proc, selectors.DefaultSelector() as watch:
+        watch.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                detail = f"no answer within {timeout:.0f} s"
+                raise WriteError(_with_detail(_ADVICE[WriteError].format(addr=addr), detail))
+            if not watch.select(min(left, 1.0)):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            text = chunk.decode("utf-8", errors="replace")
+            kept = (kept + text)[-_KEEP_OUTPUT:]
+            *lines, pending = (pending + text).replace("\r", "\n").split("\n")
+            pending = pending[-4096:]         # a line never grows without end
+            for one in lines:
+                line(one)
+        line(pending)
+        returncode = proc.wait()
+    return returncode, kept
+
+
 def _field(text: str, key: str) -> str:
     match = re.search(rf"^{re.escape(key)}\s*:\s*(.*)$", text, re.MULTILINE)
     return match[1].strip() if match else ""
@@ -207,6 +254,17 @@ def parse_status(text: str) -> MediaStatus:
         free_bytes=_free_bytes(text) if present else 0,
         raw=text,
     )
+
+
+def medium_word(st: MediaStatus) -> str:
+    """What libburn says is in the drive, in one word: blank, appendable, closed or none."""
+    if not st.present:
+        return "none"
+    if st.blank:
+        return "blank"
+    if st.appendable:
+        return "appendable"
+    return "closed" if st.closed else "written"
 
 
 def parse_devices(text: str) -> list[DriveInfo]:
@@ -288,8 +346,9 @@ class OpticalDrive:
                              f"folder {folder} {why}. Correct the folder's permissions (or "
                              "the drive's device in the configuration), then retry the job.")
 
-    def burn(self, image: Path) -> None:
-        """Write `image` to the blank disc as one closed session (xorriso -as cdrecord)."""
+    def burn(self, image: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Write `image` to the blank disc as one closed session (xorriso -as cdrecord);
+        `progress` is told the bytes written so far, from xorriso's progress lines."""
         image = Path(image)
         if not image.is_file():
             raise WriteError(f"The disc image {image} is missing, so nothing was written. "
@@ -298,9 +357,13 @@ class OpticalDrive:
         # A 64 MiB fifo keeps a real drive fed and is ~5x faster than the default on stdio:.
         args = ["-as", "cdrecord", "-v", f"dev={self.address}", f"fs={FIFO_SIZE}",
                 str(image.resolve())]
-        proc = _run(self.xorriso, args, self.timeout, self.address, on_timeout=WriteError)
-        text = proc.stdout + "\n" + proc.stderr
-        if proc.returncode != 0 or "completed successfully" not in text:
+        def line(text: str) -> None:
+            found = _WRITTEN.search(text)
+            if found and progress:
+                progress(int(found[1]) * 1024 * 1024)
+
+        returncode, text = _run_watching(self.xorriso, args, self.timeout, self.address, line)
+        if returncode != 0 or "completed successfully" not in text:
             raise classify(self.address, text, default=WriteError)
 
     def read_back_sha256(self, nbytes: int) -> str:
@@ -376,7 +439,7 @@ class OpticalWriter(Writer[Path]):
                 spoiled.mkdir(parents=True, exist_ok=True)
                 os.replace(target, spoiled / f"{int(time.time() * 1000)}-{target.name}")
             target.parent.mkdir(parents=True, exist_ok=True)
-        self.optical.burn(image)
+        self.optical.burn(image, self._progress)
 
     def _read_back(self, target: Path, size: int) -> str:
         return self.optical.read_back_sha256(size)
@@ -397,6 +460,10 @@ class OpticalWriter(Writer[Path]):
 
     def status(self) -> WriterStatus:
         """What xorriso says is in the drive: "DVD+R, blank", "no disc, empty"."""
+        if self.robot and not self.optical.path.exists():
+            # Nothing written yet: the robot loads a blank for the first copy.
+            return WriterStatus(self.name, self.device, self.media, READY,
+                                "a blank is loaded for each copy", "blank")
         try:
             st = self.optical.status()
         except DeviceError as exc:
@@ -406,4 +473,4 @@ class OpticalWriter(Writer[Path]):
         # A robot loads a blank itself; a person must put one in any other drive.
         state = READY if st.blank or self.robot else NO_MEDIUM
         return WriterStatus(self.name, self.device, self.media, state,
-                            f"{st.media_type or 'no disc'}, {words}")
+                            f"{st.media_type or 'no disc'}, {words}", medium_word(st))

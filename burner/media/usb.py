@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,10 @@ def _os_error(exc: OSError, what: str, need: int = 0, have: int = 0) -> UsbError
                     "it (or another stick) in again; the job will retry.")
 
 
-def _copy(image: Path, fd: int, size: int) -> None:
-    """Write the first `size` bytes of `image` to `fd` from its start, 4 MiB at a time."""
+def _copy(image: Path, fd: int, size: int,
+          progress: Callable[[int], None] | None = None) -> None:
+    """Write the first `size` bytes of `image` to `fd` from its start, 4 MiB at a time,
+    telling `progress` the bytes written so far."""
     done = 0
     with open(image, "rb", buffering=0) as src:
         while done < size:
@@ -81,6 +84,8 @@ def _copy(image: Path, fd: int, size: int) -> None:
                 wrote = os.write(fd, view)
                 view = view[wrote:]
             done += len(block)
+            if progress:
+                progress(done)
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ class UsbWriter(Writer[_Target]):
                 if target.device is not None and not stat.S_ISBLK(os.fstat(fd).st_mode):
                     raise NoStick(f"{target.path} is not a disk; check the station "
                                   "configuration.")
-                _copy(image, fd, size)
+                _copy(image, fd, size, self._progress)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -205,7 +210,8 @@ class UsbWriter(Writer[_Target]):
     def status(self) -> WriterStatus:
         """The stick(s) in the port, a stand-in's size, or nothing plugged in."""
         def said(state: str, words: str) -> WriterStatus:
-            return WriterStatus(self.name, self.device, self.media, state, words)
+            medium = {READY: "stick", NO_MEDIUM: "none"}.get(state, "")
+            return WriterStatus(self.name, self.device, self.media, state, words, medium)
 
         try:
             if self.device == "auto":

@@ -30,11 +30,16 @@ class WriterStatus:
     media: str
     state: str          # READY, BUSY, NO_MEDIUM or FAULT
     words: str          # what a person reads: "DVD+R, blank", "no stick plugged in"
+    medium: str = ""    # what is in it: blank, appendable, closed, written, none ('': unknown)
 
     @property
     def ok(self) -> bool:
         """Usable as configured (empty is fine: a person puts a medium in)."""
         return self.state in (READY, NO_MEDIUM)
+
+
+def _nothing(done: int) -> None:
+    """No one listens to the progress."""
 
 
 class Writer(Generic[T]):
@@ -57,10 +62,13 @@ class Writer(Generic[T]):
     capacity: int | None = None   # bytes of files its medium holds; None: the medium checks
 
     def write_copy(self, image: Path, size: int, sha256: str, label: str,
-                   after_burn: Callable[[], None] | None = None) -> str:
+                   after_burn: Callable[[], None] | None = None,
+                   progress: Callable[[int], None] | None = None) -> str:
         """Write `image` (its first `size` bytes, whose SHA-256 is `sha256`) as the copy
         called `label` ("disc1-copy2"); returns where the verified copy is (a file, or the
-        drive). `after_burn` runs between writing and reading back (a test hook)."""
+        drive). `after_burn` runs between writing and reading back (a test hook); `progress`
+        is told the bytes written so far, as often as the backend knows."""
+        self._progress = progress or _nothing
         image = Path(image)
         self.refuse_too_big(image, size, label)
         done = self._released(label, size, sha256)
@@ -70,11 +78,14 @@ class Writer(Generic[T]):
         with self._lock(target):
             if not self._adopt(target, size, sha256):
                 self._write(target, image, size)
+            self._progress(size)
             if after_burn:
                 after_burn()
             if self._read_back(target, size) != sha256:
                 raise self._mismatch(target)
         return self._release(target, label)
+
+    _progress: Callable[[int], None] = staticmethod(_nothing)
 
     def refuse_too_big(self, image: Path, size: int, label: str) -> None:
         """JobHeld, before anything is written, when the image (as recorded, or the file as it

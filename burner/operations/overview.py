@@ -5,6 +5,7 @@ one medium (`burner verify`)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,14 +14,63 @@ from burner import heartbeat
 from burner.config import Config
 from burner.errors import JobRejected, NoSuchJob, Reason
 from burner.operations.common import open_db, open_spool
+from burner.progress import read_progress
 from burner.retention import disk_use, tree_bytes
 from burner.spool import REASON, Spool, reason_code
 from burner.state import JobRow, JobState, StateDB
+from burner.untrusted import read_small
 
 if TYPE_CHECKING:
     from burner.media.medium import MediumReport
 
 FOLDERS = ("pending", "approved", "active", "held", "rejected", "done")
+# Where the board shows a job, in the board's order.
+PHASES = ("held", "writing", "verifying", "printing", "waiting", "preparing", "queued",
+          "rejected", "done")
+_PREPARE = ("validate", "gather", "identity", "plan", "stage", "master")
+_PROBLEM_LINE = "  - "
+
+
+def phase_of(folder: str, row: JobRow | None) -> str:
+    """The board's word for where a job is: queued, preparing, waiting (for a writer or the
+    disk), writing, verifying, printing, held, rejected or done."""
+    if folder in ("pending", "approved") and (row is None or row.state == JobState.QUEUED):
+        return "queued"
+    if folder in ("held", "rejected", "done"):
+        return folder
+    if row is None:
+        return "queued" if folder != "missing" else "held"
+    if row.state in (JobState.HELD, JobState.REJECTED, JobState.DONE):
+        return str(row.state)
+    if row.state == JobState.WAITING:
+        return "waiting"
+    if row.stage in row.stages_done and row.stage == "master":
+        return "waiting"              # prepared; its writer is busy with another job
+    if row.stage == "write":
+        return "writing"
+    if row.stage == "verify":
+        return "verifying"
+    if row.stage in ("print", "done"):
+        return "printing"
+    return "preparing"
+
+
+def problem_lines(reason_text: str, limit: int = 500) -> list[str]:
+    """The file list of a held job's reason.txt (its "  - name: why" lines)."""
+    return [line[len(_PROBLEM_LINE):] for line in reason_text.splitlines()
+            if line.startswith(_PROBLEM_LINE)][:limit]
+
+
+def _copies_wanted(work: Path) -> int | None:
+    from burner.record import JobRecord
+
+    record = JobRecord(work)
+    try:
+        if record.has("plan") and record.has("validate"):
+            return len(record.plan.volumes) * record.manifest.media_copies
+    except Exception:  # noqa: BLE001 - a record of another version: the board shows no total
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,12 +98,19 @@ class JobInfo:
     printing: str = ""        # done: printed / pending / failed
     work_bytes: int | None = None     # held: bytes its work files take
     owner: Owner | None = None        # active: whose it is
+    phase: str = ""                   # where the board shows it (PHASES)
+    problems: list[str] = field(default_factory=list)   # held/rejected: the files and why
+    progress: dict | None = None      # active: how far its stage is (progress.Progress)
+    copies_wanted: int | None = None  # volumes x copies, once planned
+    updated: float = 0.0              # when its state last changed (0: unknown)
 
     def as_dict(self) -> dict:
         out = {"job_id": self.job_id, "folder": self.folder, "left_off": self.left_off,
                "printing": self.printing, "state": self.state, "stage": self.stage,
                "attempts": self.attempts, "reason": self.reason,
-               "reason_code": self.reason_code, "copies": self.copies}
+               "reason_code": self.reason_code, "copies": self.copies,
+               "phase": self.phase, "problems": self.problems, "progress": self.progress,
+               "copies_wanted": self.copies_wanted, "updated": self.updated}
         if self.work_bytes is not None:
             out["work_bytes"] = self.work_bytes
         if self.owner is not None:
@@ -93,11 +150,17 @@ class Status:
 def job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | None,
              silent_after: float = 120.0, work_dir: Path = Path("work")) -> JobInfo:
     folder = spool.path(where, name)
-    reason = (folder / REASON).read_text(errors="replace") if (folder / REASON).is_file() else ""
+    reason = read_small(folder / REASON, 256 * 1024)
     result = folder / "result.json"
     outcome = json.loads(result.read_text()) if where == "done" and result.is_file() else {}
     from_row = row is not None and bool(row.reason)
     owner = None
+    progress = wanted = None
+    if where == "active" and row is not None and row.state == JobState.ACTIVE:
+        report = read_progress(work_dir / name)
+        if report is not None and report.stage == row.stage:
+            progress = report.as_dict(time.time())
+        wanted = _copies_wanted(work_dir / name)
     if where == "active":
         station = spool.owner(folder)
         quiet = heartbeat.silence(spool.root, station) if station else None
@@ -116,7 +179,18 @@ def job_info(spool: Spool, db: StateDB, where: str, name: str, row: JobRow | Non
         printing=outcome.get("printing", ""),
         work_bytes=(tree_bytes(work_dir / name) if (work_dir / name).exists() else 0)
         if where == "held" else None,
-        owner=owner)
+        owner=owner,
+        phase=phase_of(where, row),
+        problems=problem_lines(reason) if where in ("held", "rejected") else [],
+        progress=progress, copies_wanted=wanted,
+        updated=row.updated if row else _mtime(folder))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def status(config: Config) -> Status:

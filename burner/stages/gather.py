@@ -4,6 +4,7 @@ which it may reach a disc) into this stage's folder; say why for each file left 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -44,14 +45,22 @@ def _read_one(job: ReadJob) -> Instance | tuple[str, str, bool]:
         return (job.rel, str(exc), isinstance(exc, Damaged))
 
 
-def read_all(jobs: list[ReadJob], workers: int | None = None) -> Gathered:
-    """Read (and copy) `jobs`, on every core for many files."""
+def read_all(jobs: list[ReadJob], workers: int | None = None,
+             progress: Callable[[], None] | None = None) -> Gathered:
+    """Read (and copy) `jobs`, on every core for many files; `progress` after each file."""
     workers = workers or os.cpu_count() or 1
+    results = []
     if len(jobs) >= _PARALLEL_FROM and workers > 1:
         with workers_pool(workers) as pool:
-            results = list(pool.map(_read_one, jobs, chunksize=16))
+            for item in pool.map(_read_one, jobs, chunksize=16):   # in order, as they come
+                results.append(item)
+                if progress:
+                    progress()
     else:
-        results = [_read_one(j) for j in jobs]
+        for job in jobs:
+            results.append(_read_one(job))
+            if progress:
+                progress()
     out = Gathered()
     # Copies of one object (same SOP Instance UID) all stay: staging puts the first copy that
     # can be written on the disc and leaves the others off, naming the copy that is there.
@@ -90,7 +99,8 @@ def run(ctx: JobContext) -> None:
                 jobs.append(ReadJob(path, path.relative_to(ctx.job_dir).as_posix(),
                                     objects / f"I{len(jobs):06d}", approved,
                                     ctx.config.limits))
-    gathered = read_all(jobs)
+    ctx.progress.begin("files read", len(jobs))
+    gathered = read_all(jobs, progress=ctx.progress.add)
     gathered.approved = approved
     for rel in manifest.inputs:
         gathered.refused += skipped_job_files(ctx.job_dir, rel)

@@ -23,6 +23,9 @@ def run(ctx: JobContext) -> None:
     media = KINDS[plan.media]
     limit = plan.image_limit    # None: a USB stick checks its own size
     images = []
+    megabyte = 1_000_000
+    ctx.progress.begin("MB mastered", round(sum(v.bytes for v in staged.volumes) / megabyte, 1))
+    before = 0.0          # MB of the volumes already mastered
     for vol in staged.volumes:
         path = ctx.out() / f"vol{vol.index}{media.suffix}"
         if media.image == "fat32":
@@ -30,7 +33,10 @@ def run(ctx: JobContext) -> None:
             size = fat.build_fat32_image(vol.tree, path, label=vol.fileset_id)
         else:
             publisher = ctx.config.institution.get("name", "")
-            size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher)
+            size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher,
+                              progress=lambda done, b=before: ctx.progress.set(b + done / megabyte))
+        before += size / megabyte
+        ctx.progress.set(before)
         ctx.checkpoint("master")
         if limit is not None:
             # The plan estimated sizes from headers; what was staged may be larger (a file

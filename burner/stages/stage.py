@@ -137,6 +137,7 @@ def _build_volume(ctx: JobContext, index: int, count: int, instances: list,
     half = len(instances) // 2
 
     def progress(n: int) -> None:
+        ctx.progress.add()
         if n == half:
             ctx.checkpoint("stage")
 
@@ -174,6 +175,7 @@ def run(ctx: JobContext) -> None:
     refused: list[tuple[str, str]] = []
     sets: list[fileset.FileSet] = []
     on_earlier: dict[str, int] = {}       # SOP Instance UID -> the volume that holds it
+    ctx.progress.begin("files staged", sum(len(members) for members in plan.volumes))
     for index, members in enumerate(plan.volumes, 1):
         instances = []
         for inst in (gathered.instances[i] for i in members):

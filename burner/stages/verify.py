@@ -20,7 +20,9 @@ LANE = "device"
 def run(ctx: JobContext) -> None:
     images = {i.index: i for i in ctx.record.images}
     reports = []
-    for row in ctx.db.copies(ctx.job_id):
+    copies = ctx.db.copies(ctx.job_id)
+    ctx.progress.begin("copies checked", len(copies))
+    for row in copies:
         image = images[row["volume"]]
         medium = Path(row["medium"])
         # A real drive's disc has left the tray; its blocks matched the image, so check that.
@@ -34,4 +36,5 @@ def run(ctx: JobContext) -> None:
                 f"Copy {row['copy']} of disc {row['volume']} failed its check: "
                 f"{'; '.join(bad[:5])}. Put in a new blank disc; the job will retry.", bad)
         reports.append(report.as_dict())
+        ctx.progress.add()
     ctx.save(reports)

@@ -64,14 +64,23 @@ def run(ctx: JobContext) -> None:
     check_earlier_copies(ctx, images, contents)
     ctx.db.record_volumes(ctx.job_id, contents)
     have = {(r["volume"], r["copy"]) for r in ctx.db.copies(ctx.job_id)}
-    for image in images:
-        for copy in range(1, manifest.media_copies + 1):
-            if (image.index, copy) in have:
-                continue
-            ctx.check_cancel()
-            label = f"disc{image.index}-copy{copy}"
-            # Two stations configured with one drive never write it at once.
-            with device_lock(writer.device, writer.name, ctx.config.station_id):
-                medium = writer.write_copy(image.path, image.bytes, image.sha256, label,
-                                           after_burn=lambda: ctx.checkpoint("write"))
-            ctx.db.record_copy(ctx.job_id, image.index, copy, writer.name, medium, image.sha256)
+    todo = [(image, copy) for image in images for copy in range(1, manifest.media_copies + 1)
+            if (image.index, copy) not in have]
+    megabyte = 1_000_000
+    ctx.progress.begin("MB written", round(sum(i.bytes for i, _ in todo) / megabyte, 1),
+                       writer=writer.name)
+    before = 0         # bytes of the copies already written in this run
+    for image, copy in todo:
+        ctx.check_cancel()
+        label = f"disc{image.index}-copy{copy}"
+
+        def written(done: int, base: int = before) -> None:
+            ctx.progress.set((base + done) / megabyte)
+
+        # Two stations configured with one drive never write it at once.
+        with device_lock(writer.device, writer.name, ctx.config.station_id):
+            medium = writer.write_copy(image.path, image.bytes, image.sha256, label,
+                                       after_burn=lambda: ctx.checkpoint("write"),
+                                       progress=written)
+        ctx.db.record_copy(ctx.job_id, image.index, copy, writer.name, medium, image.sha256)
+        before += image.bytes

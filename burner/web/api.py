@@ -1,4 +1,5 @@
-"""The JSON API: /api/status (what `burner status --json` prints) and /api/jobs/{id}."""
+"""The JSON API: /api/status (what `burner status --json` prints) and /api/jobs/{id}, read with
+a session of a user who may see the board or with an API token (kit.api_reader)."""
 # No "from __future__ import annotations": FastAPI reads the routes' annotations at run time.
 
 from typing import Annotated
@@ -8,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from burner.errors import BurnerError
 from burner.spool import job_id_problem
-from burner.users import Right, Session
+from burner.users import TokenUser, User
 from burner.web.kit import WebKit
 
 
@@ -16,14 +17,14 @@ def install(app: FastAPI, kit: WebKit) -> None:
     config = kit.config
 
     @app.get("/api/status")
-    def api_status(current: Annotated[Session, Depends(kit.allowed(Right.BOARD))]) -> Response:
+    def api_status(caller: Annotated[User | TokenUser, Depends(kit.api_reader)]) -> Response:
         from burner.operations.overview import status
 
         return JSONResponse(status(config).as_dict())
 
     @app.get("/api/jobs/{job_id}")
     def api_job(job_id: str,
-                current: Annotated[Session, Depends(kit.allowed(Right.BOARD))]) -> Response:
+                caller: Annotated[User | TokenUser, Depends(kit.api_reader)]) -> Response:
         from burner.operations.overview import job
 
         if job_id_problem(job_id):

@@ -1,5 +1,6 @@
 """What every route module of the web app shares: the station's configuration and users, the
-signed session cookie, the role checks, the CSRF check and the page renderer."""
+signed session cookie, the role checks, the CSRF check, the /api reader (a session or an API
+token) and the page renderer."""
 # No "from __future__ import annotations": FastAPI reads the dependencies' annotations at run time.
 
 import hmac
@@ -13,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from burner.config import Config
 from burner.content.render import templates_dir
-from burner.users import Right, Session, Users
+from burner.users import Right, Session, TokenUser, User, Users
 from burner.web.settings import WebSettings, secret_key
 
 COOKIE = "burner_session"
@@ -77,6 +78,26 @@ class WebKit:
                 raise HTTPException(403, f"Your role ({current.user.role}) may not do this.")
             return current
         return check
+
+    def api_reader(self, request: Request) -> User | TokenUser:
+        """For /api only (a FastAPI dependency): who may read it. With an `Authorization:
+        Bearer` header, the live API token it carries (401 otherwise, even beside a cookie);
+        without one, the signed-in user when their role may see the board. A token is not a
+        session: pages and forms never take it."""
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer":
+                raise HTTPException(401, "Send an API token as 'Authorization: Bearer TOKEN'.")
+            with self.users() as store:
+                caller = store.token_user(token.strip())
+            if caller is None:
+                raise HTTPException(401, "This API token is not known or was revoked.")
+            return caller
+        current = self.session(request)
+        if not current.user.may(Right.BOARD):
+            raise HTTPException(403, f"Your role ({current.user.role}) may not do this.")
+        return current.user
 
     @staticmethod
     def csrf_ok(current: Session, token: str) -> None:
