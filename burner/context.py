@@ -80,6 +80,8 @@ class JobContext:
         """Test hook: pause inside a stage so a test can kill the station there."""
         wanted = os.environ.get("BURNER_PAUSE_AT")
         if wanted and wanted == where:
+            if self._progress is not None:       # the board shows where it stopped
+                self._progress.flush()
             marker = self.config.data_dir / f"paused-{where}"
             marker.write_text(self.job_id)
             time.sleep(float(os.environ.get("BURNER_PAUSE_SECONDS", "60")))

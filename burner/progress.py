@@ -99,6 +99,11 @@ class Reporter:
             self._done += units
             self._write(force=self._done >= self._total)
 
+    def flush(self) -> None:
+        """Write the report now, however recent the last one is."""
+        with self._lock:
+            self._write(force=True)
+
     def _write(self, force: bool) -> None:
         now = time.time()
         if not self._step or (not force and now - self._last < REPORT_SECONDS):

@@ -5,6 +5,8 @@ Screenshots of the pages go to $BURNER_ARTIFACTS (else the test's own folder).""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 import time
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import StationDir, require_tool, serve, stop
+
+from burner import synth
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +35,13 @@ def _free_port() -> int:
 def site(station: StationDir, tmp_path: Path, request: pytest.FixtureRequest):
     """(station, base URL): the web app and the station service running. Its [web] settings
     can be changed through indirect parametrization, e.g.
-    @pytest.mark.parametrize("site", [{"session_minutes": 0.05}], indirect=True)."""
+    @pytest.mark.parametrize("site", [{"session_minutes": 0.05}], indirect=True);
+    "run_env" there is the environment of `burner run` (a checkpoint to pause at)."""
     require_tool("chromium")
     port = _free_port()
-    web = {"session_minutes": 15, **getattr(request, "param", {})}
+    wanted = dict(getattr(request, "param", {}))
+    run_env = wanted.pop("run_env", {})
+    web = {"session_minutes": 15, **wanted}
     station.config.write_text(station.config.read_text() + f'[web]\nlisten = "127.0.0.1:{port}"\n'
                               + "".join(f"{k} = {v}\n" for k, v in web.items()))
     for name, role in (("tech", "technician"), ("desk", "front-desk"), ("boss", "admin")):
@@ -44,7 +51,7 @@ def site(station: StationDir, tmp_path: Path, request: pytest.FixtureRequest):
     with open(tmp_path / "web.log", "ab") as out:
         web = subprocess.Popen(station.command("web"), env=station.env(), stdout=out,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    runner = serve(station, tmp_path / "run.log")
+    runner = serve(station, tmp_path / "run.log", **run_env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -90,27 +97,114 @@ def _sign_in(page, base: str, name: str) -> None:
     page.wait_for_url(base + "/board")
 
 
-def test_sign_in_see_a_job_done_and_retry_a_held_one(site, browser, tmp_path) -> None:
+def _snapshots(page, job_id: str, until: str, seconds: float = 120) -> list[tuple[str, ...]]:
+    """(phase, stage, progress, time left, copies) of the job's row on the open board, each
+    time it changed, until its phase is `until`."""
+    seen: list[tuple[str, ...]] = []
+    deadline = time.monotonic() + seconds
+    read = """id => { const row = document.getElementById("job-" + id);
+        return row ? [row.dataset.phase || "", ...["stage", "progress", "left", "copies"].map(
+            name => row.querySelector("td." + name).textContent)] : null; }"""
+    while not seen or seen[-1][0] != until:
+        assert time.monotonic() < deadline, f"{job_id} did not reach {until}: {seen}"
+        now = page.evaluate(read, job_id)          # the whole row at one moment
+        if now is not None and (not seen or seen[-1] != tuple(now)):
+            seen.append(tuple(now))
+        time.sleep(0.05)
+    return seen
+
+
+WRITE_PAUSE = {"run_env": {"BURNER_PAUSE_AT": "write", "BURNER_PAUSE_SECONDS": "3"}}
+
+
+@pytest.mark.parametrize("site", [WRITE_PAUSE], indirect=True)
+def test_a_job_moves_live_through_its_stages_to_done(site, browser, tmp_path) -> None:
+    """Submitted while the board is open, the job appears and goes through its stages to done
+    without a reload, with progress numbers that increase (the station stops for 3 s after
+    each of its two copies is written, so the count after the first is surely seen)."""
     station, base = site
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     _sign_in(page, base, "tech")
-    station.add_job("B1")                        # while the board is open: no reload below
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    row = page.locator("#job-B1")
-    while not seen or seen[-1] != "done":
-        assert time.monotonic() < deadline, f"B1 did not reach done on the board: {seen}"
-        state = row.get_attribute("data-state", timeout=120_000)
-        if not seen or seen[-1] != state:
-            seen.append(state)
-        time.sleep(0.1)
+    station.add_job("B1", slices=40, copies=2)
+    seen = _snapshots(page, "B1", "done")
     assert station.where("B1") == ["done"]
-    assert len(seen) >= 2, f"the row changed live: {seen}"
+    phases = [s[0] for s in seen]
+    assert phases[-1] == "done" and "writing" in phases, seen
+    assert phases.index("writing") > 0, f"seen before it was written: {seen}"
+    written = [re.fullmatch(r"MB written ([\d.]+) of ([\d.]+)", s[2]) for s in seen]
+    numbers = [(float(m[1]), float(m[2])) for m in written if m]
+    done = [d for d, _ in numbers]
+    assert len(set(done)) >= 2 and done == sorted(done), seen
+    assert numbers[-1][0] == numbers[-1][1], seen
+    assert any(0 < d < total for d, total in numbers), f"no count half-way: {seen}"
+    copies = [s[4] for s in seen if s[0] == "writing"]
+    assert "1 of 2" in copies, seen
+    assert seen[-1][4] == "2", seen                      # copies made
     assert page.locator("#live").inner_text().startswith("Updated")
     page.screenshot(path=str(_artefacts(tmp_path) / "board.png"), full_page=True)
+    page.goto(base + "/jobs/B1")
+    assert page.locator("#timeline tbody tr").count() >= 9
+    assert page.locator("#copies td.hash").first.inner_text() == station.query(
+        "SELECT sha256 FROM copies WHERE job_id='B1'")[0][0]
+    page.screenshot(path=str(_artefacts(tmp_path) / "job.png"), full_page=True)
+    assert errors == [], errors     # no script or CSP errors
 
+
+def test_a_wrong_patient_job_is_held_with_its_files_then_fixed_and_retried(site, browser,
+                                                                          tmp_path) -> None:
+    station, base = site
+    page = browser.new_page()
+    _sign_in(page, base, "tech")
+    folder = station.add_job("WP1", where="staging")
+    stray = folder / "dicom" / "stray"
+    other = synth.Patient(id="OTHER77", name="OTHER^PERSON", birth_date="19500101", sex="F")
+    synth.make_ct_study(stray, other, slices=2, rows=32, cols=32)
+    (station.spool / "approved").mkdir(parents=True, exist_ok=True)
+    folder.rename(station.spool / "approved" / "WP1")
+    _snapshots(page, "WP1", "held")
+    row = page.locator("#job-WP1")
+    assert "WRONG_PATIENT" in row.locator("td.why").inner_text()
+    row.locator("details.problems summary").click()
+    files = row.locator("details.problems li").all_inner_texts()
+    assert len(files) == 2 and all(f.startswith("dicom/stray/") for f in files), files
+    assert page.locator("section.notices").get_by_text("WP1").count() >= 1
+    page.screenshot(path=str(_artefacts(tmp_path) / "board-held.png"), full_page=True)
+    # The technician takes the stray files out of the held job's folder, then retries it.
+    shutil.rmtree(station.spool / "held" / "WP1" / "dicom" / "stray")
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Retry job WP1").click()
+    page.wait_for_url(base + "/board")
+    _snapshots(page, "WP1", "done")
+    assert station.where("WP1") == ["done"]
+    assert station.query("SELECT count(*) FROM copies WHERE job_id='WP1'") == [(1,)]
+
+
+@pytest.mark.parametrize("site", [WRITE_PAUSE], indirect=True)
+def test_cancel_while_writing_ends_cancelled_with_no_copy_counted(site, browser) -> None:
+    station, base = site
+    page = browser.new_page()
+    _sign_in(page, base, "tech")
+    station.add_job("CW1", copies=2)
+    _snapshots(page, "CW1", "writing")
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Cancel job CW1").click()
+    page.wait_for_url(base + "/board")
+    _snapshots(page, "CW1", "rejected")
+    row = page.locator("#job-CW1")
+    assert "CANCELLED" in row.locator("td.why").inner_text()
+    assert row.locator("td.copies").inner_text() == "0"
+    assert station.where("CW1") == ["rejected"]
+    assert station.query("SELECT count(*) FROM copies WHERE job_id='CW1'") == [(0,)]
+    page.goto(base + "/jobs/CW1")
+    assert "copy set aside (the job was cancelled)" in page.locator("#history").inner_text()
+
+
+def test_retry_from_the_page_asks_first(site, browser) -> None:
+    station, base = site
+    page = browser.new_page()
+    _sign_in(page, base, "tech")
     held = station.add_job("B2", where="rejected")
     (held / "reason.txt").write_text("Job B2 was not processed: a test.")
     page.reload()
@@ -126,7 +220,6 @@ def test_sign_in_see_a_job_done_and_retry_a_held_one(site, browser, tmp_path) ->
     while station.where("B2") != ["done"]:
         assert time.monotonic() < deadline, "the retried job did not finish"
         time.sleep(0.3)
-    assert errors == [], errors     # no script or CSP errors
 
 
 def test_front_desk_sees_no_retry_and_is_refused_it(site, browser) -> None:

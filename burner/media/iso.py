@@ -31,9 +31,9 @@ def _check_level1(rel: str, is_dir: bool) -> None:
 
 
 def master(tree: Path, image: Path, volume_id: str, *, publisher: str = "",
-           progress: Callable[[int], None] | None = None) -> int:
+           progress: Callable[[int, int], None] | None = None) -> int:
     """Write `tree` as an ISO 9660 level-1 image at `image`; returns the image size in bytes.
-    `progress` is told the bytes written so far, now and then."""
+    `progress` is told the bytes written so far and the image's size, now and then."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, vol_ident=volume_id[:32], sys_ident="",
             pub_ident_str=publisher[:128], app_ident_str="BURNER")
@@ -61,7 +61,8 @@ def master(tree: Path, image: Path, volume_id: str, *, publisher: str = "",
     try:
         with open(tmp, "wb") as out:
             iso.write_fp(out, blocksize=_BLOCK,
-                         progress_cb=(lambda done, total, _: progress(done)) if progress else None)
+                         progress_cb=(lambda done, total, _: progress(done, total))
+                         if progress else None)
             out.flush()
             os.fsync(out.fileno())
             size = out.tell()

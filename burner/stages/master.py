@@ -26,7 +26,13 @@ def run(ctx: JobContext) -> None:
     megabyte = 1_000_000
     ctx.progress.begin("MB mastered", round(sum(v.bytes for v in staged.volumes) / megabyte, 1))
     before = 0.0          # MB of the volumes already mastered
-    for vol in staged.volumes:
+    for n, vol in enumerate(staged.volumes):
+        later = sum(v.bytes for v in staged.volumes[n + 1:]) / megabyte
+
+        def mastered(done: int, total: int, base: float = before, rest: float = later) -> None:
+            # pycdlib knows the image's size: the total is corrected to it
+            ctx.progress.set(base + done / megabyte, base + total / megabyte + rest)
+
         path = ctx.out() / f"vol{vol.index}{media.suffix}"
         if media.image == "fat32":
             # PS3.12 Annex R: one FAT32 file-set in the first partition of an MBR stick.
@@ -34,9 +40,9 @@ def run(ctx: JobContext) -> None:
         else:
             publisher = ctx.config.institution.get("name", "")
             size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher,
-                              progress=lambda done, b=before: ctx.progress.set(b + done / megabyte))
+                              progress=mastered)
         before += size / megabyte
-        ctx.progress.set(before)
+        ctx.progress.set(before, before + later)
         ctx.checkpoint("master")
         if limit is not None:
             # The plan estimated sizes from headers; what was staged may be larger (a file
