@@ -522,12 +522,14 @@ def schema() -> None:
 @pass_app
 def demo(app: App, slices: int, web: bool) -> None:
     """Make a realistic sample study and run a whole job on this station's configuration."""
-    from burner import demo as demos
-
     if web:
-        demos.run_demo_web(app.config, slices=slices, echo=click.echo)
+        from burner.demo_web import run_demo_web
+
+        run_demo_web(app.config, slices=slices, echo=click.echo)
     else:
-        demos.run_demo(app.config, slices=slices, echo=click.echo)
+        from burner.demo import run_demo
+
+        run_demo(app.config, slices=slices, echo=click.echo)
 
 
 def main(args: list[str] | None = None) -> None:

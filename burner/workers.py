@@ -21,10 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In a child: SIGKILL when the thread that started it ends (Linux prctl)."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child: `sig` when the thread that started it ends (Linux prctl); SIGTERM lets a
+    service child stop cleanly."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def _start(parent: int) -> None:

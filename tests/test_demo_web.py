@@ -18,7 +18,8 @@ import pytest
 from conftest import StationDir, new_station, require_tool
 
 from burner.config import load_config
-from burner.demo import DEMO_PATIENT, demo_users, port_problem
+from burner.demo import DEMO_PATIENT
+from burner.demo_web import demo_users, port_problem
 from burner.users import SignInRefused, Users
 
 USER_LINE = re.compile(r"^  (demo-[a-z-]+) +([a-z-]+) +(\S+)$")
