@@ -239,6 +239,25 @@ def test_front_desk_sees_no_retry_and_is_refused_it(site, browser) -> None:
     assert station.where("F1") == ["rejected"]
 
 
+def test_a_post_without_the_csrf_token_is_refused_in_the_browser(site, browser) -> None:
+    """A technician may retry, but not with a form that lacks the page's token (a forged
+    request from another site or a script)."""
+    station, base = site
+    held = station.add_job("F2", where="rejected")
+    (held / "reason.txt").write_text("Job F2 was not processed: a test.")
+    page = browser.new_page()
+    _sign_in(page, base, "tech")
+    post = """async ([url, body]) => {
+        const r = await fetch(url, {method: "POST", body: new URLSearchParams(body),
+                                    redirect: "manual"});
+        return [r.status, await r.text()]; }"""
+    status, text = page.evaluate(post, [base + "/jobs/F2/retry", {}])
+    assert status == 403 and "CSRF" in text
+    status, _ = page.evaluate(post, [base + "/jobs/F2/retry", {"csrf": "forged"}])
+    assert status == 403
+    assert station.where("F2") == ["rejected"]
+
+
 def test_the_sign_in_page_works_with_the_keyboard_alone(site, browser) -> None:
     _, base = site
     page = browser.new_page()
@@ -395,6 +414,10 @@ def test_no_serious_accessibility_problems(site, browser, tmp_path) -> None:
     for job_id in ("A1", "A2", "A3", "A4"):
         assert page.locator(f"#job-{job_id}").count() == 1, f"{job_id} is on the board"
     problems += _axe_problems(page, "board", folder)
+    page.goto(base + "/jobs/A1")                          # a finished job's page
+    assert page.locator("#copies td.hash").count() == 1
+    problems += _axe_problems(page, "job", folder)
+    page.goto(base + "/board")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(base + "/signin")
     _sign_in(page, base, "boss")
@@ -402,6 +425,9 @@ def test_no_serious_accessibility_problems(site, browser, tmp_path) -> None:
     page.wait_for_url(base + "/actions")
     assert page.locator("tbody tr").count() >= 3          # sign-ins and a sign-out
     problems += _axe_problems(page, "actions", folder)
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_url(base + "/admin/users")
+    problems += _axe_problems(page, "users", folder)
     assert problems == [], "\n".join(problems)
 
 
