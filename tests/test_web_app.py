@@ -473,6 +473,7 @@ def test_a_revoked_an_unknown_or_a_malformed_token_is_401(web) -> None:
                    f"Basic {token}", "Bearer ", f"Bearer {'ü' * 40}".encode("latin-1")):
         response = _client(app).get("/api/status", headers={"Authorization": header})
         assert response.status_code == 401 and "error" in response.json(), header
+        assert response.headers["www-authenticate"] == 'Bearer realm="burner"'
     assert _post(admin, "/admin/tokens/revoke", token_id=str(made.id)).status_code == 303
     response = _client(app).get("/api/status", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and "revoked" in response.json()["error"]

@@ -62,7 +62,8 @@ def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                                headers=exc.headers)
         page = kit.pages.get_template("error.html").render(status=exc.status_code,
                                                            message=exc.detail)
         return HTMLResponse(page, status_code=exc.status_code)

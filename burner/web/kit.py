@@ -18,6 +18,7 @@ from burner.users import Right, Session, TokenUser, User, Users
 from burner.web.settings import WebSettings, secret_key
 
 COOKIE = "burner_session"
+BEARER = {"WWW-Authenticate": 'Bearer realm="burner"'}
 PRE_COOKIE = "burner_signin"     # the sign-in form's own CSRF token, before a session exists
 
 
@@ -88,11 +89,13 @@ class WebKit:
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer":
-                raise HTTPException(401, "Send an API token as 'Authorization: Bearer TOKEN'.")
+                raise HTTPException(401, "Send an API token as 'Authorization: Bearer TOKEN'.",
+                                    headers=BEARER)
             with self.users() as store:
                 caller = store.token_user(token.strip())
             if caller is None:
-                raise HTTPException(401, "This API token is not known or was revoked.")
+                raise HTTPException(401, "This API token is not known or was revoked.",
+                                    headers=BEARER)
             return caller
         current = self.session(request)
         if not current.user.may(Right.BOARD):
