@@ -286,7 +286,7 @@ def test_the_web_app_stops_at_once_with_a_board_open(site, browser) -> None:
     station, base = site
     page = browser.new_page()
     _sign_in(page, base, "tech")
-    page.wait_for_function("document.getElementById('live').textContent !== ''")
+    page.wait_for_function(UPDATED)
     web = next(p for p in __import__("psutil").process_iter(["cmdline"])
                if p.info["cmdline"] and "web" in p.info["cmdline"]
                and str(station.config) in p.info["cmdline"])
