@@ -213,6 +213,10 @@ def status(app: App, as_json: bool) -> None:
                 line += f"; printing pending (burner reprint {job.job_id})"
         else:
             line = f"  {job.job_id:<24} {job.state:<9} {job.stage}"
+            if job.progress:
+                left = job.progress.get("left_seconds")
+                line += f" [{job.progress['words']}" + (
+                    f", about {left} s left]" if left is not None else "]")
             if job.owner is not None:
                 quiet = job.owner.silent_seconds
                 line += f" (station {job.owner.station or 'unknown'}"

@@ -290,7 +290,9 @@ def test_cancel_adopt_approve_submit_wiring(invoke: Burner, monkeypatch, tmp_pat
 
 def test_status_text_of_an_active_job(invoke: Burner, monkeypatch) -> None:
     owner = overview.Owner("otherstation", None, True)
-    jobs = [overview.JobInfo("A1", "active", "active", "write", 1, "", "", 0, owner=owner),
+    progress = {"words": "MB written 120 of 400", "left_seconds": 35}
+    jobs = [overview.JobInfo("A1", "active", "active", "write", 1, "", "", 0, owner=owner,
+                             progress=progress),
             overview.JobInfo("H1", "held", "held", "identity", 0,
                            "Some files are of another patient.\nmore", "WRONG_PATIENT", 0,
                            work_bytes=3 << 20),
@@ -306,6 +308,7 @@ def test_status_text_of_an_active_job(invoke: Burner, monkeypatch) -> None:
     assert text[0] == "station clistation  spool /spool"
     assert "A1" in text[2] and "never seen) - that station seems stopped; to take the job " \
                                "over: burner adopt A1" in text[2]
+    assert "write [MB written 120 of 400, about 35 s left] (station" in text[2]
     assert text[3].split() == ["H1", "held", "identity"]
     assert text[4] == "      Some files are of another patient."
     assert "its work files take 3.0 MB" in text[5]
