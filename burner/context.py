@@ -77,14 +77,18 @@ class JobContext:
             raise JobFolderGone(taken_over_words(owner), code=Reason.TAKEN_OVER)
 
     def checkpoint(self, where: str) -> None:
-        """Test hook: pause inside a stage so a test can kill the station there."""
+        """Test hook: pause inside a stage so a test can act (or kill the station) there. The
+        pause lasts BURNER_PAUSE_SECONDS, or until the test deletes the marker file: a test
+        that acts, then releases, does not depend on how fast a loaded machine is."""
         wanted = os.environ.get("BURNER_PAUSE_AT")
         if wanted and wanted == where:
             if self._progress is not None:       # the board shows where it stopped
                 self._progress.flush()
             marker = self.config.data_dir / f"paused-{where}"
             marker.write_text(self.job_id)
-            time.sleep(float(os.environ.get("BURNER_PAUSE_SECONDS", "60")))
+            end = time.monotonic() + float(os.environ.get("BURNER_PAUSE_SECONDS", "60"))
+            while time.monotonic() < end and marker.exists():
+                time.sleep(0.05)
 
 
 def folder_gone_words(where: str, job_id: str) -> str:

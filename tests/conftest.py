@@ -240,6 +240,11 @@ def run_paused(station: StationDir, where: str, seconds: float,
     return proc
 
 
+def release(station: StationDir, where: str) -> None:
+    """End a run_paused pause now (the station goes on from its checkpoint)."""
+    (station.data_dir / f"paused-{where}").unlink(missing_ok=True)
+
+
 def new_station(root: Path, *, xorriso: str | None = None, **kwargs) -> StationDir:
     """A configured station under `root` (real xorriso unless told otherwise)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, run_paused
+from conftest import StationDir, release, run_paused
 
 pytestmark = pytest.mark.slow     # each test pauses a running station
 
@@ -18,9 +18,10 @@ pytestmark = pytest.mark.slow     # each test pauses a running station
 def test_a_job_whose_folder_is_removed_stops_held(station: StationDir, tmp_path: Path,
                                                   where: str) -> None:
     station.add_job("G1")
-    proc = run_paused(station, where, 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = run_paused(station, where, 60, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                       text=True)
     shutil.move(station.folder("active") / "G1", tmp_path / "taken-away")
+    release(station, where)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
     assert station.where("G1") == [], "no stage made the job folder again"
@@ -41,8 +42,9 @@ def test_a_job_whose_folder_is_removed_stops_held(station: StationDir, tmp_path:
 def test_put_back_it_stays_held_until_retry_then_goes_on_without_burning_again(
         station: StationDir, tmp_path: Path) -> None:
     station.add_job("G2")
-    proc = run_paused(station, "verify", 2)
+    proc = run_paused(station, "verify", 60)
     shutil.move(station.folder("active") / "G2", tmp_path / "taken-away")
+    release(station, "verify")
     assert proc.wait(timeout=120) == 0
     copies = station.query("SELECT * FROM copies WHERE job_id = 'G2'")
     assert len(copies) == 1

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, run_paused
+from conftest import StationDir, release, run_paused
 from test_crash_resume import kill_in
 
 from burner.printout import deliver
@@ -62,8 +62,9 @@ def test_reprint_prints_as_many_labels_as_the_job_has_discs(station: StationDir,
 def test_cancel_during_printing_stops_before_the_next_printout(station: StationDir,
                                                                tmp_path: Path) -> None:
     station.add_job("P3")
-    proc = run_paused(station, "print-item", 3)
+    proc = run_paused(station, "print-item", 60)
     cancel = station.cli("cancel", "P3", "--by", "clerk9")
+    release(station, "print-item")
     assert cancel.returncode == 0 and "will stop before its next step" in cancel.stdout
     assert proc.wait(timeout=60) == 0
     assert station.where("P3") == ["rejected"]
@@ -72,8 +73,9 @@ def test_cancel_during_printing_stops_before_the_next_printout(station: StationD
 
 def test_cancel_when_only_done_is_left_says_it_is_too_late(station: StationDir) -> None:
     station.add_job("P4")
-    proc = run_paused(station, "done", 3)
+    proc = run_paused(station, "done", 60)
     cancel = station.cli("cancel", "P4", "--by", "clerk9")
+    release(station, "done")
     assert cancel.returncode == 2
     assert "is finishing now" in cancel.stderr and "can no longer be cancelled" in cancel.stderr
     assert proc.wait(timeout=60) == 0

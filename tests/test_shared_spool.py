@@ -16,7 +16,7 @@ from conftest import StationDir, make_job_folder, new_station, serve, stop
 
 from burner.spool import OWNER
 
-SILENT = 3.0
+SILENT = 8.0          # long enough that a loaded machine starts `adopt` within it
 
 
 def _pair(tmp_path: Path) -> tuple[StationDir, StationDir]:

@@ -25,6 +25,7 @@ from conftest import (
     StationDir,
     make_job_folder,
     new_station,
+    release,
     run_paused,
     sha256_prefix,
     study_patient,
@@ -427,8 +428,9 @@ def test_cancel_approved_job(station: StationDir) -> None:
 def _cancelled_while_paused_in(station: StationDir, job_id: str, where: str) -> None:
     """`burner cancel` while the station is paused inside `where`: the stage finishes, the
     job stops before its next step and ends in rejected/ with the code CANCELLED."""
-    proc = run_paused(station, where, 3)
+    proc = run_paused(station, where, 60)
     cancel = station.cli("cancel", job_id, "--by", "clerk5")
+    release(station, where)
     assert cancel.returncode == 0, cancel.stderr
     assert "will stop before its next step" in cancel.stdout
     assert proc.wait(timeout=120) == 0
@@ -534,7 +536,7 @@ def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) ->
                         .replace("[spool]", f"[spool]\npath = {shared}"))
     a.add_job("J1", copies=1)
     paused = subprocess.Popen(a.command("run", "--once"),
-                              env=a.env(BURNER_PAUSE_AT="write", BURNER_PAUSE_SECONDS="4"),
+                              env=a.env(BURNER_PAUSE_AT="write", BURNER_PAUSE_SECONDS="120"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not (a.data_dir / "paused-write").exists():
@@ -542,6 +544,7 @@ def test_stations_sharing_a_spool_never_take_each_others_jobs(tmp_path: Path) ->
         time.sleep(0.05)
     assert b.cli("run", "--once").returncode == 0
     assert a.where("J1") == ["active"], "B must not adopt a job another station owns"
+    release(a, "write")
     assert paused.wait(timeout=60) == 0
     assert a.where("J1") == ["done"]
     assert not b.media.exists() or not any(p.is_file() for p in b.media.rglob("*"))
