@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from burner.errors import BurnerError, Reason
+from burner.tables import StationTables
 
 LOCK_AFTER = 5                  # failed sign-ins in a row
 LOCK_SECONDS = 15 * 60
@@ -28,7 +29,6 @@ MIN_PASSWORD = 10               # characters
 MAX_PASSWORD = 1024
 TOKEN_PREFIX = "bnr_"           # marks a burner API token (in a config file, a log, a leak scan)
 TOKEN_USED_EVERY = 60           # seconds: last_used is written at most this often
-_READY: set[tuple[str, int]] = set()       # databases whose tables this process has made sure of
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 _SCHEMA = """
@@ -83,14 +83,20 @@ class Right(StrEnum):
     REPRINT = "reprint"        # print a job's cover sheet and labels again
     USERS = "users"            # add, change and disable users; API tokens
     ACTIONS = "actions"        # read the action log
+    REQUESTS = "requests"      # register patients' requests, the work list, extension letters
+    APPROVE = "approve"        # attach images to a request and approve the job
+    HANDOVER = "handover"      # record the hand-over of discs and sticks; receipts
+    REPORTS = "reports"        # the monthly records for the office
+    KIOSK = "kiosk"            # the label kiosk page
 
 
 # The fixed rights of each role (README, "Who may do what").
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.ADMIN: frozenset(Right),
     Role.TECHNICIAN: frozenset({Right.BOARD, Right.RETRY, Right.CANCEL, Right.REPRINT}),
-    Role.FRONT_DESK: frozenset({Right.BOARD}),
-    Role.KIOSK: frozenset({Right.REPRINT}),
+    Role.FRONT_DESK: frozenset({Right.BOARD, Right.REQUESTS, Right.APPROVE, Right.HANDOVER,
+                                Right.REPORTS, Right.REPRINT}),
+    Role.KIOSK: frozenset({Right.KIOSK, Right.REPRINT}),
 }
 # What an API token may do, whoever made it: read /api/status and /api/jobs/{id}.
 TOKEN_RIGHTS: frozenset[Right] = frozenset({Right.BOARD})
@@ -197,30 +203,14 @@ def _token(row: sqlite3.Row) -> Token:
                  row["revoked"])
 
 
-class Users:
+class Users(StationTables):
     """Users, sessions and the action log in the station database at `path`."""
 
+    SCHEMA = _SCHEMA
+
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        # Once per database file and process, not on every web request (a database that
-        # was replaced is a new file and gets its tables again).
-        key = (str(path), path.stat().st_ino)
-        if key not in _READY:
-            self._conn.executescript(_SCHEMA)
-            _READY.add(key)
+        super().__init__(path)
         self._hasher = PasswordHasher()
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> Users:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- users ---------------------------------------------------------------------------
 

@@ -221,3 +221,48 @@ def test_the_web_unit_is_hardened_like_the_station_and_has_no_devices():
         assert web[("Service", key)] == station[("Service", key)], key
     assert web[("Service", "PrivateDevices")] == "yes"
     assert web[("Service", "DevicePolicy")] == "closed"
+
+
+KIOSK_UNIT = SYSTEMD / "burner-kiosk.service"
+KIOSK_EXEC = "ExecStart=/usr/bin/chromium "
+KIOSK_FLAGS = {"--kiosk", "--noerrdialogs", "--disable-translate", "--no-first-run",
+               "--incognito"}
+
+
+def kiosk_values(key: str) -> list[str]:
+    return [v for _, k, v in settings(KIOSK_UNIT.read_text()) if k == key]
+
+
+def test_systemd_analyze_verify_accepts_the_kiosk_unit(tmp_path):
+    """Checked with this Python in Chromium's place (a build machine may have no Chromium);
+    every other line is the real file's."""
+    text = KIOSK_UNIT.read_text(encoding="utf-8")
+    assert text.count(KIOSK_EXEC) == 1
+    copy = tmp_path / "burner-kiosk.service"
+    copy.write_text(text.replace(KIOSK_EXEC, f'ExecStart="{sys.executable}" '))
+    output = verify(copy)
+    assert [line for line in output.splitlines() if "burner-kiosk.service" in line] == []
+    broken = tmp_path / "broken" / "burner-kiosk.service"
+    broken.parent.mkdir()
+    broken.write_text(copy.read_text().replace("Restart=always", "Restart=allways"))
+    done = subprocess.run([require_tool("systemd-analyze"), "verify", "--man=no", str(broken)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "allways" in done.stderr, "the check would notice a mistake"
+
+
+def test_the_kiosk_unit_starts_chromium_in_kiosk_mode_on_the_kiosk_page():
+    import tomllib
+
+    (start,) = kiosk_values("ExecStart")
+    program, *flags, url = start.split()
+    assert (program, set(flags), url) == ("/usr/bin/chromium", KIOSK_FLAGS,
+                                          "${BURNER_KIOSK_URL}")
+    env = dict(v.split("=", 1) for v in kiosk_values("Environment"))
+    default = tomllib.loads((SYSTEMD.parent / "burner" / "default.toml").read_text())
+    assert env["BURNER_KIOSK_URL"] == f"http://{default['web']['listen']}/kiosk"
+    assert env["DISPLAY"] == ":0" and env["XAUTHORITY"] == "/home/kiosk/.Xauthority"
+    # The screen's own unprivileged user: never root, never the station's service user.
+    assert kiosk_values("User") == ["kiosk"] and kiosk_values("Group") == ["kiosk"]
+    assert kiosk_values("Restart") == ["always"]
+    assert "graphical.target" in kiosk_values("After")[0].split()
+    assert kiosk_values("WantedBy") == ["graphical.target"]

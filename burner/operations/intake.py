@@ -44,9 +44,11 @@ def _now() -> str:
 
 def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_name: str,
            birth_date: str, issuer: str | None = None, approved_by: str | None = None,
-           job_id: str | None = None, media: str = "auto", copies: int = 1) -> Submitted:
+           job_id: str | None = None, media: str = "auto", copies: int = 1,
+           request: dict | None = None, note: str | None = None) -> Submitted:
     """Copy `paths` (files and folders) into a new job folder: queued in approved/ when
-    `approved_by` says who approved the release, else waiting in pending/."""
+    `approved_by` says who approved the release, else waiting in pending/. `request` is the
+    manifest's request block (the desk's request it was made for), `note` the approval's."""
     from burner.manifest import validate_manifest
 
     spool = open_spool(config)
@@ -59,7 +61,11 @@ def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_na
                       "media": {"type": media, "copies": copies}}
     if issuer:
         manifest["patient"]["issuer"] = issuer
+    if request:
+        manifest["request"] = request
     manifest["approval"] = {"by": approved_by or "PENDING", "at": _now()}
+    if note and approved_by:
+        manifest["approval"]["note"] = note
     validate_manifest(manifest, job_id)  # refuse bad options before copying anything
     if not approved_by:
         del manifest["approval"]

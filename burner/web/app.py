@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from burner.config import Config
 from burner.content.render import templates_dir
-from burner.web import admin, api, board, signin
+from burner.web import admin, api, board, handover, kiosk, requests, signin
 from burner.web.kit import COOKIE, SignInNeeded, WebKit
 from burner.web.settings import WebSettings, web_settings
 
@@ -34,8 +34,11 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-STATIC = {"board.css": "text/css", "board.js": "text/javascript"}
-ROUTES = (signin, board, api, admin)     # each module's install(app, kit) adds its routes
+STATIC = {"board.css": "text/css", "board.js": "text/javascript",
+          "kiosk.css": "text/css", "kiosk.js": "text/javascript",
+          "handover.js": "text/javascript"}
+ROUTES = (signin, board, api, admin, kiosk, requests,
+          handover)   # each module's install(app, kit) adds its routes
 
 
 def create_app(config: Config, settings: WebSettings | None = None) -> FastAPI:

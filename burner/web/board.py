@@ -14,13 +14,15 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from burner.config import Config
+from burner.desk.worklist import desk_summary
 from burner.errors import BurnerError
 from burner.operations.equipment import QUERY_SECONDS
 from burner.progress import PROGRESS
 from burner.spool import job_id_problem
 from burner.users import Right, Session
 from burner.web.boardview import HEADINGS, board_view, megabytes, row
-from burner.web.kit import WebKit
+from burner.web.kit import WebKit, start_page
+from burner.web.requests import today_of
 
 log = logging.getLogger("burner.web")
 
@@ -32,15 +34,17 @@ def install(app: FastAPI, kit: WebKit) -> None:
     config = kit.config
 
     @app.get("/")
-    def home() -> Response:
-        return RedirectResponse("/board", status_code=303)
+    def home(current: Annotated[Session, Depends(kit.session)]) -> Response:
+        return RedirectResponse(start_page(current.user), status_code=303)
 
     @app.get("/board")
-    def board(current: Annotated[Session, Depends(kit.allowed(Right.BOARD))],
+    def board(request: Request, current: Annotated[Session, Depends(kit.allowed(Right.BOARD))],
               done: Annotated[str, Query(max_length=8)] = "") -> Response:
         view = board_view(config, all_done=done == "all")
+        desk = desk_summary(config, today_of(request)) \
+            if current.user.may(Right.REQUESTS) else None
         return kit.render("board.html", view=view, notices=view.notices, headings=HEADINGS,
-                          row=row,
+                          row=row, desk=desk,
                           megabytes=megabytes, session=current, user=current.user)
 
     @app.get("/jobs/{job_id}")

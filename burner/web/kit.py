@@ -22,6 +22,11 @@ BEARER = {"WWW-Authenticate": 'Bearer realm="burner"'}
 PRE_COOKIE = "burner_signin"     # the sign-in form's own CSRF token, before a session exists
 
 
+def start_page(user: User) -> str:
+    """Where a user starts: a kiosk user's one page is the kiosk, everyone else's the board."""
+    return "/kiosk" if user.may(Right.KIOSK) and not user.may(Right.BOARD) else "/board"
+
+
 class SignInNeeded(Exception):
     """No live session: a page sends the browser to sign in, /api answers 401."""
 

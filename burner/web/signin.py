@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from burner.users import Session, SignInRefused
-from burner.web.kit import COOKIE, PRE_COOKIE, WebKit
+from burner.web.kit import COOKIE, PRE_COOKIE, WebKit, start_page
 
 log = logging.getLogger("burner.web")
 
@@ -40,7 +40,8 @@ def install(app: FastAPI, kit: WebKit) -> None:
                 return kit.render("signin.html", status_code=401, csrf=csrf, message=str(exc))
             opened = store.open_session(user)
             store.record(user.name, "sign in")
-        response = RedirectResponse("/board", status_code=303)
+        home = start_page(user)
+        response = RedirectResponse(home, status_code=303)
         kit.cookie(response, COOKIE, kit.signer.sign(opened.id).decode())
         response.delete_cookie(PRE_COOKIE)
         return response
