@@ -767,3 +767,25 @@ def test_the_monthly_report_pages(desk) -> None:
         assert client.get(f"/reports?{bad}").status_code == 400, bad
         assert client.get(f"/reports/monthly.csv?{bad}").status_code == 400, bad
     assert sign_in(app, "boss").get("/reports").status_code == 200
+
+
+def test_a_request_whose_jobs_are_all_done_becomes_ready_dated_by_its_last_job(
+        tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with StateDB(config.db_path) as db:
+        for job_id in ("J1", "J2"):
+            db.add_job(job_id, "teststation")
+        db.set_state("J1", JobState.DONE)
+    with Register(config.db_path) as reg:
+        reg.add(_request(state=RequestState.IN_PROGRESS), "desk")
+        for job_id in ("J1", "J2"):
+            reg.link_job("RQ-2026-0001", job_id, "desk")
+        assert reg.get("RQ-2026-0001").state == RequestState.IN_PROGRESS   # J2 still runs
+    with StateDB(config.db_path) as db:
+        db.set_state("J2", JobState.DONE)
+        finished = db.get("J2").updated
+    with Register(config.db_path) as reg:
+        assert reg.get("RQ-2026-0001").state == RequestState.READY
+        (ready,) = [e for e in reg.history("RQ-2026-0001") if e["event"] == "ready"]
+        assert ready["at"] == finished and "J1, J2" in ready["detail"]
+        assert reg.mark_ready() == [], "once only"

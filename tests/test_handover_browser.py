@@ -160,7 +160,12 @@ def test_attach_approve_with_four_eyes_burn_scan_and_hand_over(site, browser, cu
     job_id = found.group(1)
     assert FOLDER not in [p.name for p in intake_dir.iterdir()], "it cannot be attached twice"
 
-    # It burns; the cover sheet, label and insert arrive from cups-pdf.
+    # desk2 watches it burn on the board (live, no reload); the cover sheet, label and insert
+    # arrive from cups-pdf.
+    two.goto(base + "/board")
+    two.wait_for_function("""id => {
+        const row = document.getElementById("job-" + id);
+        return row !== null && row.dataset.phase === "done"; }""", arg=job_id, timeout=180_000)
     _done(station, job_id)
     arrived = cups_server.wait_for(3, since=before, timeout=60)
     cover = next(p for p in arrived if "_cover" in p.name)

@@ -217,13 +217,30 @@ class Register(StationTables):
                   detail: str = "") -> Request:
         return self.save(replace(self.get(request_id), state=state), user, str(state), detail)
 
+    def mark_ready(self) -> list[str]:
+        """Requests in progress whose jobs are all done become READY; the event is dated when
+        the last of their jobs finished. Done whenever requests are read, so the register
+        follows the station without the station knowing of requests."""
+        marked = []
+        for request_id, at in self.jobs_finished().items():
+            changed = self._conn.execute(
+                "UPDATE requests SET state=?, updated=? WHERE id=? AND state=?",
+                (RequestState.READY, time.time(), request_id, RequestState.IN_PROGRESS))
+            if changed.rowcount:
+                self.event(request_id, "station", str(RequestState.READY),
+                           "its copies are made: " + ", ".join(self.jobs_of(request_id)), at=at)
+                marked.append(request_id)
+        return marked
+
     def get(self, request_id: str) -> Request:
+        self.mark_ready()
         row = self._conn.execute("SELECT * FROM requests WHERE id=?", (request_id,)).fetchone()
         if row is None:
             raise NoSuchRequest(f"there is no request {request_id}")
         return _from_row(row, self.jobs_of(request_id))
 
     def all(self, states: tuple[str, ...] | None = None) -> list[Request]:
+        self.mark_ready()
         rows = self._conn.execute("SELECT * FROM requests ORDER BY due, id").fetchall()
         return [_from_row(r, self.jobs_of(r["id"])) for r in rows
                 if states is None or r["state"] in states]
