@@ -6,6 +6,7 @@ roles, the action log). The browser run is tests/test_handover_browser.py."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import io
 import json
@@ -14,6 +15,7 @@ import subprocess
 import zlib
 from pathlib import Path
 
+import pydicom
 import pytest
 from conftest import StationDir, require_tool, study_patient
 from PIL import Image
@@ -123,6 +125,14 @@ def test_four_eyes_needs_two_different_people(station: StationDir) -> None:
     assert manifest["approval"]["note"] == "four eyes: desk1 and desk2"
     assert manifest["request"]["reference"] == request_id
     assert manifest["media"]["type"] == "dvd"
+    # The exams previewed are the ones approved: the station puts no other study on the disc.
+    files = [p for p in (station.spool / "approved" / done.job_id / "dicom").rglob("*")
+             if p.is_file()]
+    exported = set()
+    for path in files:
+        with contextlib.suppress(pydicom.errors.InvalidDicomError):   # its non-DICOM files
+            exported.add(str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID))
+    assert files and {s["study_instance_uid"] for s in manifest["studies"]} == exported
     assert manifest["patient"] == {"id": "BRN0042", "name": "TESTER^ROBIN",
                                    "birth_date": "1975-06-15"}
     # The folder left the intake folder: it cannot be attached twice.
@@ -432,3 +442,25 @@ def test_the_hand_over_pages_scan_record_and_receipt(finished) -> None:
     assert tech.get(f"/requests/{pickup}/images").status_code == 403
     assert tech.post("/handover/record", data={"csrf": csrf, "job_id": "H2"}).status_code \
         == 403
+
+
+def test_exams_other_than_those_asked_for_are_pointed_out() -> None:
+    import datetime
+
+    from burner.desk.intake import FoundStudy, scope_notes
+    from burner.desk.register import Fee, Patient, Request, Requester, Scope
+
+    def request(scope: Scope) -> Request:
+        day = datetime.date(2026, 3, 1)
+        return Request("RQ-2026-0001", Patient("A^B", "1", "X", day), Requester("patient"),
+                       scope, "cd", "pickup", day, day, Fee("0", "USD", "flat"))
+
+    found = [FoundStudy("1.2.1", "20260110", "CT CHEST", "ACC1", "CT", 1, 10, True),
+             FoundStudy("1.2.2", "20250505", "MR KNEE", "ACC9", "MR", 1, 5, True)]
+    notes = scope_notes(request(Scope(("acc1", "ACC2"))), found)
+    assert notes == ["Asked for but not in this folder (by accession number): ACC2.",
+                     "1 exam(s) in this folder were not asked for: 20250505 MR KNEE."]
+    dated = scope_notes(request(Scope((), datetime.date(2026, 1, 1),
+                                      datetime.date(2026, 2, 1))), found)
+    assert dated == ["1 exam(s) in this folder are outside the dates asked for: 20250505."]
+    assert scope_notes(request(Scope(("ACC1", "ACC9"))), found) == []

@@ -156,6 +156,34 @@ class Preview:
         return f"All {self.dicom} DICOM file(s) belong to {self.patient_words}."
 
 
+def scope_notes(request: Request, studies: list[FoundStudy]) -> list[str]:
+    """Where the exams found differ from what the patient asked for (listed exams by
+    accession number, or a date range): said before approval, not a refusal, as the desk
+    may know better (an exam listed by its description, an exam the patient added)."""
+    notes = []
+    listed = {e.strip().upper() for e in request.scope.exams if e.strip()}
+    found = {s.accession.strip().upper() for s in studies if s.accession.strip()}
+    missing = sorted(listed - found)
+    if missing:
+        notes.append("Asked for but not in this folder (by accession number): "
+                     + ", ".join(missing) + ".")
+    if listed:
+        extra = [s for s in studies if s.accession.strip().upper() not in listed]
+        if extra:
+            notes.append(f"{len(extra)} exam(s) in this folder were not asked for: "
+                         + ", ".join(f"{s.date} {s.description or s.accession or s.uid}"
+                                     for s in extra[:10]) + ".")
+    low, high = request.scope.date_from, request.scope.date_to
+    if low or high:
+        outside = [s for s in studies if len(s.date) == 8 and s.date.isdigit() and (
+            (low and s.date < low.strftime("%Y%m%d"))
+            or (high and s.date > high.strftime("%Y%m%d")))]
+        if outside:
+            notes.append(f"{len(outside)} exam(s) in this folder are outside the dates asked "
+                         "for: " + ", ".join(s.date for s in outside[:10]) + ".")
+    return notes
+
+
 def approved_identity(config: Config, request: Request) -> Approved:
     """The identity the job will be checked against: the request's patient with the site's
     default issuer, exactly as the pipeline makes it from the job's manifest."""
@@ -377,7 +405,8 @@ def approve(config: Config, request_id: str, folder: str, user: str,
                     f"A second person must approve this release: you ({user}) approved it "
                     "already. Ask a colleague to check the preview and approve it.")
             approvers = (first.by, user) if first is not None else (user,)
-            job_id = _make_job(config, register, request, path, media, approvers, user)
+            job_id = _make_job(config, register, request, path, media, approvers, user,
+                               seen.studies)
             approvals.forget(request_id)
     return Approval(request_id, job_id, approvers,
                     f"Job {job_id} was made for request {request_id} and is queued to be "
@@ -411,7 +440,7 @@ def _first(register: Register, approvals: Approvals, request: Request, folder: s
 
 
 def _make_job(config: Config, register: Register, request: Request, path: Path, media: str,
-              approvers: tuple[str, ...], user: str) -> str:
+              approvers: tuple[str, ...], user: str, studies: list[FoundStudy]) -> str:
     """Claim the folder (a rename: only one approval can win it), make the job from it through
     the operations layer, link it to the request and move the folder out of the intake."""
     from burner.operations.intake import submit
@@ -435,7 +464,7 @@ def _make_job(config: Config, register: Register, request: Request, path: Path, 
         made = submit(config, [claimed], patient_id=p.id, patient_name=p.name,
                       birth_date=p.birth_date.isoformat(), issuer=p.issuer or None,
                       approved_by=user, media=media, request=request_block(request),
-                      note=note)
+                      note=note, studies=[(s.uid, s.accession) for s in studies])
     except Exception:
         _put_back(claimed, path)
         raise

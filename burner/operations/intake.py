@@ -45,10 +45,13 @@ def _now() -> str:
 def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_name: str,
            birth_date: str, issuer: str | None = None, approved_by: str | None = None,
            job_id: str | None = None, media: str = "auto", copies: int = 1,
-           request: dict | None = None, note: str | None = None) -> Submitted:
+           request: dict | None = None, note: str | None = None,
+           studies: Sequence[tuple[str, str]] = ()) -> Submitted:
     """Copy `paths` (files and folders) into a new job folder: queued in approved/ when
     `approved_by` says who approved the release, else waiting in pending/. `request` is the
-    manifest's request block (the desk's request it was made for), `note` the approval's."""
+    manifest's request block (the desk's request it was made for), `note` the approval's;
+    `studies` (Study Instance UID, accession number) are the exams approved: the station
+    then puts no other study on the disc."""
     from burner.manifest import validate_manifest
 
     spool = open_spool(config)
@@ -63,6 +66,10 @@ def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_na
         manifest["patient"]["issuer"] = issuer
     if request:
         manifest["request"] = request
+    if studies:
+        manifest["studies"] = [{"study_instance_uid": uid, **({"accession_number": acc}
+                                                              if acc else {})}
+                               for uid, acc in studies]
     manifest["approval"] = {"by": approved_by or "PENDING", "at": _now()}
     if note and approved_by:
         manifest["approval"]["note"] = note

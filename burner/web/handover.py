@@ -94,7 +94,8 @@ def install(app: FastAPI, kit: WebKit) -> None:
             folders=intake.intake_folders(settings), chosen=chosen, seen=seen,
             first=intake.first_approval(config, request_id), when=when, message=message,
             done=done, approvable=request.state in intake.APPROVABLE,
-            media_problem=media_problem)
+            media_problem=media_problem,
+            scope_notes=intake.scope_notes(request, seen.studies) if seen else [])
 
     @app.get("/requests/{request_id}/images")
     def images(request_id: str, current: Approver) -> Response:
