@@ -789,3 +789,18 @@ def test_a_request_whose_jobs_are_all_done_becomes_ready_dated_by_its_last_job(
         (ready,) = [e for e in reg.history("RQ-2026-0001") if e["event"] == "ready"]
         assert ready["at"] == finished and "J1, J2" in ready["detail"]
         assert reg.mark_ready() == [], "once only"
+
+
+def test_the_boards_desk_summary_follows_live_for_the_desk_only(desk) -> None:
+    config, app = desk
+    client = sign_in(app, "desk")
+    _register(client)
+    with client.stream("GET", "/board/events") as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data:"))
+    summary = json.loads(first[len("data:"):])["desk"]
+    assert summary["open"] == 1 and set(summary) == {"open", "due_today", "overdue",
+                                                     "extended", "ready"}
+    tech = sign_in(app, "tech")
+    with tech.stream("GET", "/board/events") as response:
+        first = next(line for line in response.iter_lines() if line.startswith("data:"))
+    assert json.loads(first[len("data:"):])["desk"] is None

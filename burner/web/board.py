@@ -2,6 +2,7 @@
 # No "from __future__ import annotations": FastAPI reads the routes' annotations at run time.
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import logging
@@ -115,7 +116,13 @@ def install(app: FastAPI, kit: WebKit) -> None:
             with kit.users() as store:
                 return store.session(current.id, kit.idle, touch=False) is not None
 
-        return StreamingResponse(_events(config, request, alive, all_done=done == "all"),
+        def desk() -> dict | None:  # the front desk's counts, for those who may see requests
+            if not current.user.may(Right.REQUESTS):
+                return None
+            return dataclasses.asdict(desk_summary(config, today_of(request)))
+
+        return StreamingResponse(_events(config, request, alive, all_done=done == "all",
+                                         desk=desk),
                                  media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
@@ -157,7 +164,7 @@ def when(at: float | None) -> str:
 
 
 async def _events(config: Config, request: Request, alive: Callable[[], bool],  # noqa: ANN202
-                  all_done: bool = False):
+                  all_done: bool = False, desk: Callable[[], dict | None] = lambda: None):
     """The board's rows as events while the client listens and its session lives; when the
     session ends (signed out, idle, user disabled) a "signed-out" event ends the stream."""
     last_mark: tuple[int, ...] | None = None
@@ -171,6 +178,7 @@ async def _events(config: Config, request: Request, alive: Callable[[], bool],  
         if mark != last_mark:
             last_mark = mark
             rows = await asyncio.to_thread(board_rows, config, all_done)
+            rows["desk"] = await asyncio.to_thread(desk)
             if rows != last_rows:
                 last_rows = rows
                 quiet_since = time.monotonic()

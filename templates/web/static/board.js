@@ -191,6 +191,12 @@
     equipment(data.equipment);
     counts(data);
     banner(data.notices);
+    if (data.desk) {          // the front desk's counts, for those who may see requests
+      for (const [name, count] of Object.entries(data.desk)) {
+        const tally = document.querySelector('#desk-summary b[data-count="' + name + '"]');
+        if (tally) { tally.textContent = String(count); }
+      }
+    }
     live.textContent = "Updated " + new Date().toLocaleTimeString();
   };
   events.addEventListener("signed-out", function () {
