@@ -19,6 +19,7 @@ from burner.spool import Spool
 from burner.state import JobState, StateDB
 
 DAY = 86400.0
+INTAKE_DONE = "intake-done"  # the front desk's exported folders already made into jobs
 INTERVAL_SECONDS = 3600.0    # how often `burner run` looks for expired jobs
 
 
@@ -93,6 +94,24 @@ def expired(config: Config, db: StateDB, now: float | None = None) -> list[Expir
         paths = products(config, job_id)
         if paths:
             out.append(Expired(job_id, when, paths, sum(tree_bytes(p) for p in paths)))
+    return out + _expired_exports(config, now)
+
+
+def _expired_exports(config: Config, now: float) -> list[Expired]:
+    """Folders the front desk made into jobs (`<data>/intake-done/<request>-<time>`, kept as
+    they were exported) once they are older than `[retention] days`: the job folder holds the
+    copy that was approved, so these are only a second copy of patient data."""
+    done = config.data_dir / INTAKE_DONE
+    if not done.is_dir():
+        return []
+    out = []
+    for path in sorted(done.iterdir()):
+        try:
+            when = path.lstat().st_mtime
+        except OSError:
+            continue
+        if now - when >= config.retention_days * DAY:
+            out.append(Expired(f"{INTAKE_DONE}/{path.name}", when, [path], tree_bytes(path)))
     return out
 
 

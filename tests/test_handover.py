@@ -464,3 +464,27 @@ def test_exams_other_than_those_asked_for_are_pointed_out() -> None:
                                       datetime.date(2026, 2, 1))), found)
     assert dated == ["1 exam(s) in this folder are outside the dates asked for: 20250505."]
     assert scope_notes(request(Scope(("ACC1", "ACC9"))), found) == []
+
+
+def test_exported_folders_made_into_jobs_go_after_the_retention_time(tmp_path: Path) -> None:
+    import os
+
+    from burner.config import load_config
+    from burner.retention import clean
+    from burner.state import StateDB
+
+    path = tmp_path / "burner.toml"
+    path.write_text(f'[station]\ndata_dir = "{tmp_path / "data"}"\n[retention]\ndays = 7\n')
+    config = load_config(path)
+    done = config.data_dir / "intake-done"
+    old, new = done / "RQ-2026-0001-20260101-100000", done / "RQ-2026-0002-20260301-100000"
+    for folder in (old, new):
+        (folder / "dicom").mkdir(parents=True)
+        (folder / "dicom" / "IM1").write_bytes(b"x" * 10)
+    now = 1_800_000_000.0
+    os.utime(old, (now - 8 * 86400, now - 8 * 86400))
+    os.utime(new, (now - 6 * 86400, now - 6 * 86400))
+    with StateDB(config.db_path) as db:
+        gone = clean(config, db, now)
+    assert [g.job_id for g in gone] == ["intake-done/RQ-2026-0001-20260101-100000"]
+    assert not old.exists() and new.is_dir()

@@ -34,6 +34,7 @@ from burner.desk.settings import DeskSettings
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged
 from burner.patient import Approved, approved_from, mismatches
+from burner.retention import INTAKE_DONE
 from burner.tables import StationTables
 from burner.untrusted import one_line
 from burner.words import dicom_date, person_name
@@ -41,7 +42,7 @@ from burner.words import dicom_date, person_name
 MAX_FOLDERS = 200            # folders listed from the intake folder
 MAX_FILES = 50_000           # files one exported folder may hold
 MAX_DEPTH = 16               # folders inside folders
-DONE_FOLDER = "intake-done"  # under the data folder: folders already made into jobs
+DONE_FOLDER = INTAKE_DONE    # under the data folder: folders already made into jobs
 CLAIMING = ".approving"      # inside the intake folder: a folder being made into a job
 # What the desk asks for and the medium the job gets; what is not here is not made here yet.
 MEDIA = {"cd": "cd", "dvd": "dvd", "usb": "usb"}
@@ -477,6 +478,7 @@ def _make_job(config: Config, register: Register, request: Request, path: Path, 
     with contextlib.suppress(OSError):  # else it stays hidden in .approving: never listed
         done.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(claimed, done)
+        os.utime(done)                  # kept [retention] days from now (retention.py)
     return made.job_id
 
 
