@@ -146,6 +146,15 @@ def test_scan_reprint_a_label_through_cups_and_back_to_idle(site, browser, cups_
     assert NAME not in body and "Tester" not in body and "Robin" not in body
     assert page.evaluate(FOCUSED) == "job_id"
 
+    # Left alone, the idle screen loads itself again within the session's idle time, so the
+    # kiosk stays signed in (nobody could type a password at it).
+    keep = int(page.locator("body").get_attribute("data-keep-seconds"))
+    assert 0 < keep <= 15 * 60 / 2
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+    page.clock.fast_forward(keep * 1000 + 1000)
+    page.wait_for_function("() => window.stillTheSamePage !== true")
+    assert page.url == base + "/kiosk" and page.locator("#job_id").count() == 1
+
     # No script or CSP errors; the one failed load is the answer for the unknown job (404).
     assert errors == ["Failed to load resource: the server responded with a status of 404 "
                       "(Not Found)"], errors

@@ -142,19 +142,24 @@ def plain_fault(detail: str) -> str:
 def install(app: FastAPI, kit: WebKit) -> None:
     config = kit.config
     seconds = idle_seconds(config)
+    # The idle screen loads itself again well within the session's idle timeout, so the
+    # kiosk stays signed in (kiosk.js).
+    keep = max(1, min(240, int(kit.idle / 2)))
     Kiosk = Annotated[Session, Depends(kit.allowed(Right.KIOSK))]
 
     def idle(current: Session, message: str = "", status_code: int = 200) -> Response:
         return kit.render("kiosk.html", status_code, session=current, user=current.user,
                           screen="idle", message=message, keys=KEY_ROWS,
                           printers=printer_list(printers(config)),
-                          idle_seconds=int(seconds), job=None, sent="", fault="")
+                          idle_seconds=int(seconds), keep_seconds=keep, job=None, sent="",
+                          fault="")
 
     def job_screen(current: Session, job: FoundJob, sent: str = "", fault: str = "",
                    status_code: int = 200) -> Response:
         return kit.render("kiosk.html", status_code, session=current, user=current.user,
                           screen="job", message="", printers=[], keys=KEY_ROWS,
-                          idle_seconds=int(seconds), job=job, sent=sent, fault=fault)
+                          idle_seconds=int(seconds), keep_seconds=keep, job=job, sent=sent,
+                          fault=fault)
 
     @app.get("/kiosk")
     def kiosk(current: Kiosk) -> Response:

@@ -44,6 +44,22 @@
     }
   });
 
+  // The plain idle screen loads itself again every few minutes while nobody uses it: the
+  // kiosk stays signed in (a touch screen has no keyboard to sign in again with). An
+  // administrator ends it by disabling the kiosk user.
+  if (body.dataset.screen === "idle" && body.dataset.return !== "yes") {
+    let quiet = 0;
+    const again = function () {
+      window.clearTimeout(quiet);
+      quiet = window.setTimeout(function () { window.location.assign("/kiosk"); },
+                                (Number(body.dataset.keepSeconds) || 240) * 1000);
+    };
+    for (const kind of ["pointerdown", "keydown", "touchstart", "input"]) {
+      document.addEventListener(kind, again, {passive: true, capture: true});
+    }
+    again();
+  }
+
   if (body.dataset.return === "yes") {
     const seconds = Number(body.dataset.idleSeconds) || 60;
     let timer = 0;
