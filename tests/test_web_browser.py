@@ -483,9 +483,11 @@ def test_the_board_works_with_the_keyboard_alone(site, browser) -> None:
         assert f["shown"], f"{f['name']} is off the screen when focused"
     # The skip link takes the keyboard past the header, to the content.
     page.goto(base + "/board")
+    page.wait_for_function(UPDATED)
     page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)["name"] == "Skip to the content"
     page.keyboard.press("Enter")
-    assert page.url == base + "/board#main"
+    page.wait_for_url(base + "/board#main", timeout=10_000)
     page.keyboard.press("Tab")
     assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
     # And a job's button works from the keyboard: Enter, then the question answered yes.
