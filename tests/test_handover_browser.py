@@ -173,7 +173,9 @@ def test_attach_approve_with_four_eyes_burn_scan_and_hand_over(site, browser, cu
     scanned = next(c.split(":", 1)[1] for c in codes if c.startswith("CODE-128:"))
     assert scanned == job_id, codes
 
-    # desk1 scans the cover sheet at the hand-over page: the scanner types, then Enter.
+    # desk1 scans the cover sheet at the hand-over page: the scanner types, then Enter. (Two
+    # desks' pages share one test browser: desk1's comes to the front, as its own screen is.)
+    one.bring_to_front()
     one.get_by_role("link", name="Hand-over").click()
     one.wait_for_url(base + "/handover")
     assert one.evaluate(FOCUSED) == "job_id"
