@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # System packages: burning (xorriso), ISO listing (isoinfo from genisoimage), the DICOM
-# validators used by the tests (dcmtk, dicom3tools), systemd-analyze for the unit test.
+# validators used by the tests (dcmtk, dicom3tools), systemd-analyze for the unit test,
+# pgrep (procps) for the demo --web test.
 APT_PACKAGES=(python3 python3-venv python3-pip xorriso genisoimage dcmtk dicom3tools systemd
               cups printer-driver-cups-pdf poppler-utils zbar-tools chromium fonts-dejavu-core
-              sqlite3 ca-certificates dosfstools mtools fdisk qpdf)
+              sqlite3 ca-certificates dosfstools mtools fdisk qpdf procps)
 
 install_system() {
   local missing=()
