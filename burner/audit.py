@@ -30,7 +30,15 @@ def export_event(*, job_id: str, station: str, user: str, media: str, media_ids:
         "NetworkAccessPointID": socket.gethostname(), "NetworkAccessPointTypeCode": "1"})
     _code(source, "RoleIDCode", "110153", "DCM", "Source Role ID")
     code, text = (KINDS.get(media) or KINDS["dvd"]).audit_code   # DCM media type
-    for media_id in media_ids:
+    for media_id in media_ids if media == "dicom" else ():
+        # sent to another hospital: the destination AE is the participant (PS3.15 A.5.3.4)
+        dest = ET.SubElement(root, "ActiveParticipant", {
+            "UserID": media_id, "UserIsRequestor": "false",
+            "NetworkAccessPointID": media_id.rpartition("@")[2].rpartition(":")[0],
+            "NetworkAccessPointTypeCode": "1" if not media_id.rpartition("@")[2][:1].isdigit()
+            else "2"})
+        _code(dest, "RoleIDCode", "110152", "DCM", "Destination Role ID")
+    for media_id in media_ids if media != "dicom" else ():
         dest = ET.SubElement(root, "ActiveParticipant", {"UserID": media_id,
                                                          "UserIsRequestor": "false"})
         _code(dest, "RoleIDCode", "110154", "DCM", "Destination Media")

@@ -536,6 +536,15 @@ def demo(app: App, slices: int, web: bool) -> None:
         run_demo(app.config, slices=slices, echo=click.echo)
 
 
+def _add_groups() -> None:
+    from burner.cli_dicom import register
+
+    register(cli, pass_app)
+
+
+_add_groups()
+
+
 def main(args: list[str] | None = None) -> None:
     """The one place exit codes are made (DESIGN.md section 6): 0 success, 2 bad input, 3 held
     for a person, 1 anything else; each BurnerError class knows its own. `args`: the command

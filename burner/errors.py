@@ -30,6 +30,8 @@ class Reason(StrEnum):
     DEVICE_BUSY = "DEVICE_BUSY"          # another process writes the device: waiting
     DISK_FULL = "DISK_FULL"              # the station's disk has no room: waiting
     PRINTER_FAULT = "PRINTER_FAULT"
+    NETWORK = "NETWORK"                  # a DICOM peer (PACS, destination) failed; retried
+    INCOMPLETE_FETCH = "INCOMPLETE_FETCH"  # the PACS did not give every image it listed
     FOLDER_GONE = "FOLDER_GONE"          # the job folder left the spool while it ran
     TAKEN_OVER = "TAKEN_OVER"            # another station adopted the job
     CANCELLED = "CANCELLED"
@@ -98,6 +100,13 @@ class DeviceError(BurnerError):
 
     exit_code = 1
     code = Reason.DRIVE_FAULT
+
+
+class PeerError(DeviceError):
+    """A DICOM peer (a PACS, another hospital) could not be reached or refused: retried on
+    the next attempt like a drive fault, then held."""
+
+    code = Reason.NETWORK
 
 
 class DeviceBusy(DeviceError):

@@ -52,6 +52,15 @@ class StudyRef(NamedTuple):
     accession: str | None = None
 
 
+class FetchRef(NamedTuple):
+    """What to fetch from a PACS before the job goes on (job.json "fetch")."""
+
+    pacs: str
+    study_uids: tuple[str, ...] = ()
+    accessions: tuple[str, ...] = ()
+    whole_patient: bool = False
+
+
 class ReportRef(NamedTuple):
     """A report PDF in the job folder, and the study it belongs to."""
 
@@ -87,6 +96,9 @@ class Manifest:
     media_viewer: bool = True
     media_web: bool = True
     media_label_text: str = ""
+    media_split: bool = True
+    media_destination: str = ""
+    fetch: FetchRef | None = None
     approval_note: str | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -178,6 +190,9 @@ _PATTERN_WORDS = {
     r"^[A-Z]{3}$": 'must be a three-letter currency code in capitals, e.g. "USD"',
     r"^$|\S": "must not be empty or only spaces",
     r"^$|[^\s^=]": "must hold a name, not only spaces or separators",
+    r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$": "must be the name of an entry of the station's "
+                                        "configuration: letters, digits, - and _",
+    r"^[^\\*?\u0000-\u001f]+$": "must be an accession number without \\, * or ?",
 }
 
 _FORMAT_WORDS = {
@@ -373,6 +388,25 @@ def _study_problems(data: object) -> list[Problem]:
     return problems
 
 
+def _output_problems(data: object) -> list[Problem]:
+    """A send names its destination (and only a send does); a fetch names what to fetch."""
+    problems: list[Problem] = []
+    kind, destination = _get(data, "media", "type"), _get(data, "media", "destination")
+    if kind == "dicom" and destination is None:
+        problems.append((("media", "destination"), "must name where to send the images "
+                         "(a [destinations.NAME] entry of the station) when type is dicom"))
+    if destination is not None and kind != "dicom":
+        problems.append((("media", "destination"), "is only for type dicom (sending the "
+                         "images to another hospital)"))
+    fetch = _get(data, "fetch")
+    if isinstance(fetch, dict) and not (fetch.get("study_instance_uids")
+                                        or fetch.get("accession_numbers")
+                                        or fetch.get("patient") is True):
+        problems.append((("fetch",), "must say what to fetch: study_instance_uids, "
+                         "accession_numbers, or patient: true for all of the patient's studies"))
+    return problems
+
+
 # --- the manifest --------------------------------------------------------------------------
 
 
@@ -403,7 +437,7 @@ def validate_manifest(data: object, folder_name: str) -> Manifest:
     Raises JobRejected listing every problem, one per line, sorted by where it is.
     """
     problems = (_schema_problems(data) + _job_id_problems(data, folder_name)
-                + _due_problems(data) + _study_problems(data))
+                + _due_problems(data) + _study_problems(data) + _output_problems(data))
     if problems:
         raise JobRejected(_report(problems))
     assert isinstance(data, dict)  # the schema says so
@@ -433,7 +467,8 @@ def _build(data: dict, folder_name: str) -> Manifest:
         fee_basis=fee.get("basis"),
         studies=[StudyRef(s["study_instance_uid"], s.get("accession_number"))
                  for s in data.get("studies", [])],
-        inputs=list(data.get("inputs", DEFAULT_INPUTS)),
+        # a job of fetched images has no files of its own unless it names some
+        inputs=list(data.get("inputs", [] if "fetch" in data else DEFAULT_INPUTS)),
         reports=[ReportRef(r["path"], r.get("study_instance_uid"))
                  for r in data.get("reports", [])],
         media_type=media.get("type", "auto"),
@@ -442,6 +477,13 @@ def _build(data: dict, folder_name: str) -> Manifest:
         media_viewer=media.get("viewer", True),
         media_web=media.get("web", True),
         media_label_text=media.get("label_text", ""),
+        media_split=media.get("split", True),
+        media_destination=media.get("destination", ""),
+        fetch=FetchRef(data["fetch"]["pacs"],
+                       tuple(data["fetch"].get("study_instance_uids", ())),
+                       tuple(data["fetch"].get("accession_numbers", ())),
+                       bool(data["fetch"].get("patient", False)))
+        if "fetch" in data else None,
         approval_by=approval["by"],
         approval_at=datetime.fromisoformat(approval["at"]),
         approval_note=approval.get("note"),

@@ -33,6 +33,7 @@ from burner.stages import (
     master,
     plan,
     printout,
+    retrieve,
     stage,
     validate,
     verify,
@@ -44,8 +45,8 @@ from burner.untrusted import lines, one_line
 log = logging.getLogger("burner.pipeline")
 
 # The order of the pipeline. "prepare" stages run while the drive burns another job.
-STAGES: list[ModuleType] = [validate, gather, identity, plan, stage, master, write, verify,
-                            printout, done]
+STAGES: list[ModuleType] = [validate, retrieve, gather, identity, plan, stage, master, write,
+                            verify, printout, done]
 
 
 def lane_of(stage_name: str) -> str:

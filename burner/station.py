@@ -44,6 +44,8 @@ def lanes(config: Config) -> list[Lane]:
     out = [Lane("prepare", "prepare")]
     out += [Lane(d.name, "device", frozenset({d.media}), d.name) for d in config.drives]
     out.append(Lane(IMAGES, "device", written_by(IMAGES), IMAGES))
+    if "dicom" in served_media(config):       # sending to another hospital
+        out.append(Lane("network", "device", frozenset({"dicom"})))
     return out
 
 _FINAL = {"done": JobState.DONE, "held": JobState.HELD, "rejected": JobState.REJECTED}
@@ -321,6 +323,7 @@ class Station:
         from burner.watcher import SpoolWatcher
 
         self.recover()
+        listener = self._start_listener()
         beater = heartbeat.Beater(self.spool.root, self.config.station_id, self._beat_every())
         beater.start()
         look = threading.Event()   # set by watchdog events and by the periodic rescan
@@ -344,12 +347,31 @@ class Station:
                 stop.wait(self.config.rescan_seconds)
         finally:
             beater.stop()
+            if listener is not None:
+                listener.stop()
             watcher.stop()
             renames.stop()
             self.renames = None
             stop.set()
             for t in threads:
                 t.join(timeout=5)
+
+    def _start_listener(self):  # noqa: ANN202 - a network.listener.Listener, imported late
+        """The DICOM listener, when `[dicom] enabled`; a port it cannot have is logged, and
+        the station serves the spool without it."""
+        from burner.network.settings import dicom_settings
+
+        settings = dicom_settings(self.config)
+        if not settings.enabled:
+            return None
+        from burner.network import listener
+
+        try:
+            return listener.start(self.config, settings)
+        except OSError as exc:
+            log.error("the DICOM listener cannot listen on %s:%d (%s); the station goes on "
+                      "without it", settings.bind, settings.port, exc.strerror)
+            return None
 
     def clean_up(self) -> None:
         """Delete what [retention] says finished jobs no longer need; never stop serving."""

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -127,6 +128,7 @@ class StationDir:
     # Test jobs arrive by rename, complete; a short quiet time keeps `run --once` quick.
     quiet_seconds: float = 0.2
     drive_media: str = "dvd"
+    extra_toml: str = ""        # more configuration, appended as it is
 
     @property
     def data_dir(self) -> Path:
@@ -161,7 +163,8 @@ class StationDir:
             "[job]", f"max_attempts = {self.max_attempts}", "retry_delay_seconds = 0.1",
             "[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
             f"media = {q(self.drive_media)}", "auto_load_blank = true",
-            "[tools]", f"xorriso = {q(self.xorriso)}", ""]), encoding="utf-8")
+            "[tools]", f"xorriso = {q(self.xorriso)}", "", self.extra_toml]),
+            encoding="utf-8")
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _STATION_VARS}
@@ -243,6 +246,25 @@ def run_paused(station: StationDir, where: str, seconds: float,
 def release(station: StationDir, where: str) -> None:
     """End a run_paused pause now (the station goes on from its checkpoint)."""
     (station.data_dir / f"paused-{where}").unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the moment of asking."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    """Until something listens on 127.0.0.1:`port` (`proc` must not end meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc is None or proc.poll() is None, "the process ended before listening"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
 
 
 def new_station(root: Path, *, xorriso: str | None = None, **kwargs) -> StationDir:

@@ -8,7 +8,7 @@ from pathlib import Path
 from burner.config import load_config
 from burner.station import PREPARED_AHEAD, Station, lanes
 
-PREPARED = ["validate", "gather", "identity", "plan", "stage", "master"]
+PREPARED = ["validate", "retrieve", "gather", "identity", "plan", "stage", "master"]
 
 
 def station(tmp_path: Path) -> Station:
@@ -39,7 +39,7 @@ def test_device_lane_takes_prepared_jobs_oldest_first(tmp_path: Path) -> None:
 def test_prepare_lane_finishes_what_it_started_first(tmp_path: Path) -> None:
     st = station(tmp_path)
     add(st, "NEW", [])
-    add(st, "HALF", ["validate", "gather"])
+    add(st, "HALF", ["validate", "retrieve", "gather"])
     assert st._runnable(lane(st, "prepare"), 1e12, st.db) == ["HALF", "NEW"]
 
 

@@ -450,7 +450,7 @@ def test_cancel_in_the_prepare_lane_stops_before_the_next_stage(station: Station
     _cancelled_while_paused_in(station, "C2", "gather")
     started = station.query("SELECT stage FROM history WHERE job_id = 'C2' AND "
                             "event = 'started'")
-    assert [s for (s,) in started] == ["validate", "gather"], "nothing after gather"
+    assert [s for (s,) in started] == ["validate", "retrieve", "gather"], "nothing after gather"
     nothing_written(station, "C2")
 
 
@@ -521,8 +521,8 @@ def test_service_picks_up_a_job_dropped_later(tmp_path: Path) -> None:
 
 def test_every_stage_is_known() -> None:
     """The pipeline order this module and test_crash_resume.py rely on."""
-    assert [s.NAME for s in STAGES] == ["validate", "gather", "identity", "plan", "stage",
-                                        "master", "write", "verify", "print", "done"]
+    assert [s.NAME for s in STAGES] == ["validate", "retrieve", "gather", "identity", "plan",
+                                        "stage", "master", "write", "verify", "print", "done"]
 
 
 @pytest.mark.slow

@@ -83,6 +83,10 @@ KINDS: dict[str, MediaKind] = {k.name: k for k in (
     # Verified images in a folder, for another tool or an archive: any profile, a BD's room.
     MediaKind("iso", 12_219_392 * SECTOR, _CD | _DVD | _BD | _USB, "STD-GEN-DVD-JPEG",
               _AUDIT_DVD, "disc image", "iso", True, "images", auto=False),
+    # Send to another hospital: the staged volume's objects by C-STORE to a [destinations]
+    # entry (media/send.py). Mastered like an image, so what is sent is checked like a disc.
+    MediaKind("dicom", 10**15, _CD | _DVD | _BD | _USB, "STD-GEN-DVD-JPEG", ("", ""),
+              "send to another hospital", "iso", False, "network", auto=False),
 )}
 
 

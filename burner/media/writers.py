@@ -22,8 +22,10 @@ def takes(drive: DriveConfig, media: str) -> bool:
 
 
 def served_media(config: Config) -> frozenset[str]:
-    """Every medium some writer of this station takes: its drives' and the image folder's."""
-    return frozenset(d.media for d in config.drives) | written_by(IMAGES)
+    """Every medium some writer of this station takes: its drives', the image folder's, and
+    sending to another hospital when a destination is configured."""
+    sends = frozenset({"dicom"}) if config.raw.get("destinations") else frozenset()
+    return frozenset(d.media for d in config.drives) | written_by(IMAGES) | sends
 
 
 def writer_of(config: Config, drive: DriveConfig, job_id: str = "") -> Writer:
@@ -34,9 +36,20 @@ def writer_of(config: Config, drive: DriveConfig, job_id: str = "") -> Writer:
     return OpticalWriter(drive, config.xorriso, tray)
 
 
-def writer_for(config: Config, media: str, job_id: str, name: str | None = None) -> Writer:
+def writer_for(config: Config, media: str, job_id: str, name: str | None = None,
+               destination: str = "", trees: dict | None = None) -> Writer:
     """The writer a job's medium goes to: the named one (the lane's), else the first that
-    takes the medium; JobHeld (no_writer) when none does."""
+    takes the medium; JobHeld (no_writer) when none does. A send goes to `destination`,
+    from the staged volume `trees` (index -> folder)."""
+    if media == "dicom":
+        from burner.errors import ConfigError
+        from burner.media.send import DicomSendWriter
+
+        try:
+            return DicomSendWriter(config, destination, trees or {})
+        except ConfigError as exc:
+            raise JobHeld(f"The images cannot be sent: {exc}. Ask a technician.",
+                          code=Reason.NO_WRITER) from None
     if media in written_by(IMAGES):
         return ImageFolderWriter(config.images_dir / job_id)
     for drive in config.drives:

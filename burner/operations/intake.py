@@ -46,12 +46,14 @@ def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_na
            birth_date: str, issuer: str | None = None, approved_by: str | None = None,
            job_id: str | None = None, media: str = "auto", copies: int = 1,
            request: dict | None = None, note: str | None = None,
-           studies: Sequence[tuple[str, str]] = ()) -> Submitted:
+           studies: Sequence[tuple[str, str]] = (), media_options: dict | None = None,
+           extra: dict | None = None) -> Submitted:
     """Copy `paths` (files and folders) into a new job folder: queued in approved/ when
     `approved_by` says who approved the release, else waiting in pending/. `request` is the
     manifest's request block (the desk's request it was made for), `note` the approval's;
     `studies` (Study Instance UID, accession number) are the exams approved: the station
-    then puts no other study on the disc."""
+    then puts no other study on the disc. `media_options` are more keys of the manifest's
+    media block (profile, label_text, split...), `extra` more top-level keys (fetch)."""
     from burner.manifest import validate_manifest
 
     spool = open_spool(config)
@@ -61,7 +63,8 @@ def submit(config: Config, paths: Sequence[Path], *, patient_id: str, patient_na
     manifest: dict = {"version": 1, "job_id": job_id,
                       "patient": {"id": patient_id, "name": patient_name,
                                   "birth_date": birth_date},
-                      "media": {"type": media, "copies": copies}}
+                      "media": {"type": media, "copies": copies, **(media_options or {})},
+                      **(extra or {})}
     if issuer:
         manifest["patient"]["issuer"] = issuer
     if request:

@@ -27,7 +27,7 @@ FOLDERS = ("pending", "approved", "active", "held", "rejected", "done")
 # Where the board shows a job, in the board's order.
 PHASES = ("held", "writing", "verifying", "printing", "waiting", "preparing", "queued",
           "rejected", "done")
-_PREPARE = ("validate", "gather", "identity", "plan", "stage", "master")
+_PREPARE = ("validate", "retrieve", "gather", "identity", "plan", "stage", "master")
 _PROBLEM_LINE = "  - "
 
 

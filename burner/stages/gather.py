@@ -99,6 +99,12 @@ def run(ctx: JobContext) -> None:
                 jobs.append(ReadJob(path, path.relative_to(ctx.job_dir).as_posix(),
                                     objects / f"I{len(jobs):06d}", approved,
                                     ctx.config.limits))
+    fetched = ctx.out("retrieve") / "objects"     # what the retrieve stage brought
+    if manifest.fetch is not None and fetched.is_dir():
+        for path in sorted(fetched.iterdir()):
+            if path.suffix == ".dcm" and path.is_file():
+                jobs.append(ReadJob(path, f"pacs/{path.name}", objects / f"I{len(jobs):06d}",
+                                    approved, ctx.config.limits))
     ctx.progress.begin("files read", len(jobs))
     gathered = read_all(jobs, progress=ctx.progress.add)
     gathered.approved = approved

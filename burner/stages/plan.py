@@ -203,6 +203,11 @@ def run(ctx: JobContext) -> None:
     # Before anything is staged (patient data copied to work/): a medium this station cannot
     # write waits for a person now, not after staging and mastering. `burner build` writes
     # nothing, so it needs no writer.
+    if not manifest.media_split and len(made.volumes) > 1:
+        raise JobHeld(f"This release needs {len(made.volumes)} discs, but the request says it "
+                      "must not be split over several, so nothing was written. Ask for a "
+                      "larger medium or allow splitting, then run burner retry.",
+                      code=Reason.TOO_BIG)
     if ctx.writes and made.media not in served_media(ctx.config):
         raise no_writer(made.media)
     ctx.save(made)

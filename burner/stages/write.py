@@ -59,7 +59,9 @@ def run(ctx: JobContext) -> None:
     manifest = ctx.record.manifest
     plan = ctx.record.plan
     images = ctx.record.images
-    writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer)
+    writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer,
+                        manifest.media_destination,
+                        {v.index: v.tree for v in ctx.record.staged.volumes})
     contents = contents_of(ctx)
     check_earlier_copies(ctx, images, contents)
     ctx.db.record_volumes(ctx.job_id, contents)
