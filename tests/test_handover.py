@@ -169,8 +169,7 @@ def test_one_approval_without_four_eyes_and_formats_not_made_here(station: Stati
     export(config)
     for fmt, words in (("electronic", "An electronic copy is not available at this station "
                                       "yet"),
-                       ("send", "Sending the images to another hospital is not available at "
-                                "this station yet"),
+                       ("send", "No hospital to send images to is set up at this station"),
                        ("cd", "No writer for a CD is set up at this station")):
         with pytest.raises(RequestRefused, match=words):
             intake.approve(config, new_request(config, fmt=fmt), "CT EXPORT", "desk1",

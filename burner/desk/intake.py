@@ -46,8 +46,8 @@ MAX_DEPTH = 16               # folders inside folders
 DONE_FOLDER = INTAKE_DONE    # under the data folder: folders already made into jobs
 CLAIMING = ".approving"      # inside the intake folder: a folder being made into a job
 # What the desk asks for and the medium the job gets; what is not here is not made here yet.
-MEDIA = {"cd": "cd", "dvd": "dvd", "usb": "usb"}
-NOT_YET = {"electronic": "An electronic copy", "send": "Sending the images to another hospital"}
+MEDIA = {"cd": "cd", "dvd": "dvd", "usb": "usb", "send": "dicom"}
+NOT_YET = {"electronic": "An electronic copy"}
 APPROVABLE = (RequestState.OPEN, RequestState.AWAITING_SECOND)
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")       # job.schema.json request.fee
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -373,16 +373,37 @@ def media_for(request: Request) -> str:
     return MEDIA[request.format]
 
 
+def destinations(config: Config) -> list[str]:
+    """The hospitals this station sends to (`[destinations.NAME]`)."""
+    table = config.raw.get("destinations", {})
+    return sorted(table) if isinstance(table, dict) else []
+
+
+def check_media(config: Config, media: str, destination: str) -> None:
+    """RequestRefused unless this station makes `media` (and knows `destination` for a
+    send)."""
+    from burner.media.writers import served_media
+
+    if media == "dicom":
+        if not destinations(config):
+            raise RequestRefused("No hospital to send images to is set up at this station. "
+                                 "Ask a technician.")
+        if destination not in destinations(config):
+            raise RequestRefused("Choose the hospital to send the images to.")
+        return
+    if media not in served_media(config):
+        raise RequestRefused(f"No writer for a {media.upper()} is set up at this station, "
+                             "so this copy cannot be made here. Ask a technician.")
+
+
 def approve(config: Config, request_id: str, folder: str, user: str,
-            settings: DeskSettings) -> Approval:
+            settings: DeskSettings, destination: str = "") -> Approval:
     """Approve making the intake folder `folder` into the request's job, as `user`.
 
     The folder is previewed again (an earlier preview is never trusted) and refused when any
     file is another patient's or damaged. Without four eyes the job is made at once; with it
     the first approval is kept and the second, by another person, makes the job. RequestRefused
-    says in plain words why nothing was made."""
-    from burner.media.writers import served_media
-
+    says in plain words why nothing was made. A send goes to `destination`."""
     with Register(config.db_path) as register:
         try:
             request = register.get(request_id)
@@ -390,9 +411,7 @@ def approve(config: Config, request_id: str, folder: str, user: str,
             raise RequestRefused(f"There is no request {request_id}.") from None
         _check_state(request)
         media = media_for(request)
-        if media not in served_media(config):
-            raise RequestRefused(f"No writer for a {media.upper()} is set up at this station, "
-                                 "so this copy cannot be made here. Ask a technician.")
+        check_media(config, media, destination)
         path = pick(settings, folder)
         seen = preview(config, path, request)
         if not seen.ok:
@@ -408,7 +427,7 @@ def approve(config: Config, request_id: str, folder: str, user: str,
                     "already. Ask a colleague to check the preview and approve it.")
             approvers = (first.by, user) if first is not None else (user,)
             job_id = _make_job(config, register, request, path, media, approvers, user,
-                               seen.studies)
+                               seen.studies, destination)
             approvals.forget(request_id)
     return Approval(request_id, job_id, approvers,
                     f"Job {job_id} was made for request {request_id} and is queued to be "
@@ -442,7 +461,8 @@ def _first(register: Register, approvals: Approvals, request: Request, folder: s
 
 
 def _make_job(config: Config, register: Register, request: Request, path: Path, media: str,
-              approvers: tuple[str, ...], user: str, studies: list[FoundStudy]) -> str:
+              approvers: tuple[str, ...], user: str, studies: list[FoundStudy],
+              destination: str = "") -> str:
     """Claim the folder (a rename: only one approval can win it), make the job from it through
     the operations layer, link it to the request and move the folder out of the intake."""
     from burner.operations.intake import submit
@@ -469,7 +489,9 @@ def _make_job(config: Config, register: Register, request: Request, path: Path, 
         made = submit(config, [claimed], patient_id=p.id, patient_name=p.name,
                       birth_date=p.birth_date.isoformat(), issuer=p.issuer or None,
                       approved_by=user, media=media, request=request_block(request),
-                      note=note, studies=[(s.uid, s.accession) for s in studies])
+                      note=note, studies=[(s.uid, s.accession) for s in studies],
+                      media_options={"destination": destination} if media == "dicom"
+                      else None)
     except Exception:
         _put_back(claimed, path)
         raise

@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException
 from fastapi.responses import Response
 
 from burner.desk import handover as desk
-from burner.desk import intake
+from burner.desk import intake, pacs
 from burner.desk.register import NoSuchRequest, Register, RequestRefused
 from burner.desk.settings import desk_settings
 from burner.errors import BurnerError
@@ -37,6 +37,7 @@ log = logging.getLogger("burner.web")
 Field = Annotated[str, Form(max_length=1000)]
 SignatureField = Annotated[str, Form(max_length=len(desk.DATA_URL) + 4 * desk.MAX_SIGNATURE // 3
                                      + 8)]
+StudyFields = Annotated[list[str] | None, Form(max_length=64)]
 SCAN_LABEL = "Scan the cover sheet or type the job number"
 
 
@@ -80,7 +81,8 @@ def install(app: FastAPI, kit: WebKit) -> None:
 
     def images_page(current: Session, request_id: str, status_code: int = 200, *,
                     chosen: str = "", seen: intake.Preview | None = None, message: str = "",
-                    done: str = "") -> Response:
+                    done: str = "", pacs_found: list | None = None, pacs_chosen: str = "",
+                    typed: str = "") -> Response:
         request = request_or_404(request_id)
         settings = desk_settings(config)
         media_problem = ""
@@ -95,7 +97,9 @@ def install(app: FastAPI, kit: WebKit) -> None:
             first=intake.first_approval(config, request_id), when=when, message=message,
             done=done, approvable=request.state in intake.APPROVABLE,
             media_problem=media_problem,
-            scope_notes=intake.scope_notes(request, seen.studies) if seen else [])
+            scope_notes=intake.scope_notes(request, seen.studies) if seen else [],
+            pacs=pacs.pacs_names(config), pacs_found=pacs_found, pacs_chosen=pacs_chosen,
+            typed=typed, destinations=intake.destinations(config))
 
     @app.get("/requests/{request_id}/images")
     def images(request_id: str, current: Approver) -> Response:
@@ -124,21 +128,57 @@ def install(app: FastAPI, kit: WebKit) -> None:
                          f"{len(seen.strays)} of another patient, {len(seen.damaged)} damaged")
         return images_page(current, request_id, chosen=folder, seen=seen)
 
-    @app.post("/requests/{request_id}/images/approve")
-    def images_approve(request_id: str, current: Approver, csrf: Field = "",
-                       folder: Field = "") -> Response:
+    @app.post("/requests/{request_id}/pacs/find")
+    def pacs_find(request_id: str, current: Approver, csrf: Field = "", pacs_name: Field = "",
+                  accessions: Field = "") -> Response:
         kit.csrf_ok(current, csrf)
-        request_or_404(request_id)
+        request = request_or_404(request_id)
         with kit.users() as store:
             try:
-                done = intake.approve(config, request_id, folder, current.user.name,
-                                      desk_settings(config))
+                if pacs_name not in pacs.pacs_names(config):
+                    raise RequestRefused("Choose one of the PACS listed.")
+                found = pacs.find(config, request, pacs_name, pacs.accessions_of(accessions))
+            except RequestRefused as exc:
+                store.record(current.user.name, "search PACS", "", "refused",
+                             f"request {request_id}: refused")
+                return images_page(current, request_id, 409, message=str(exc),
+                                   pacs_chosen=pacs_name, typed=accessions)
+            store.record(current.user.name, "search PACS", "", "ok",
+                         f"request {request_id}: {len(found)} exam(s) found")
+        return images_page(current, request_id, pacs_found=found, pacs_chosen=pacs_name,
+                           typed=accessions)
+
+    @app.post("/requests/{request_id}/pacs/approve")
+    def pacs_approve(request_id: str, current: Approver, csrf: Field = "",
+                     pacs_name: Field = "", study: StudyFields = None,
+                     destination: Field = "") -> Response:
+        kit.csrf_ok(current, csrf)
+        request_or_404(request_id)
+        return approved(current, request_id, lambda: pacs.approve(
+            config, request_id, pacs_name, tuple(dict.fromkeys(study or []))[:100],
+            current.user.name,
+            desk_settings(config), destination), chosen="")
+
+    @app.post("/requests/{request_id}/images/approve")
+    def images_approve(request_id: str, current: Approver, csrf: Field = "",
+                       folder: Field = "", destination: Field = "") -> Response:
+        kit.csrf_ok(current, csrf)
+        request_or_404(request_id)
+        return approved(current, request_id, lambda: intake.approve(
+            config, request_id, folder, current.user.name, desk_settings(config),
+            destination), chosen=folder)
+
+    def approved(current: Session, request_id: str, make, chosen: str) -> Response:  # noqa: ANN001
+        """Run an approval (`make`), record it in the action log, answer with the page."""
+        with kit.users() as store:
+            try:
+                done = make()
             except BurnerError as exc:
                 # The words may name the patient or files: the log gets the request id only.
                 store.record(current.user.name, "approve", "", "refused",
                              f"request {request_id}: refused")
                 log.info("web: approval of request %s refused", request_id)
-                return images_page(current, request_id, 409, chosen=folder,
+                return images_page(current, request_id, 409, chosen=chosen,
                                    message=str(exc))
             if done.job_id:
                 store.record(current.user.name, "approve", done.job_id, "ok",
