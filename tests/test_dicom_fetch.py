@@ -60,7 +60,7 @@ def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pacs]:
         orthanc.stop()
 
 
-def pacs_toml(pacs: Pacs, commitment: bool = False) -> str:
+def pacs_toml(pacs: Pacs, commitment: bool = False, stow: bool = False) -> str:
     o = pacs.orthanc
     return "\n".join([
         "[dicom]", 'ae_title = "BURNER"', f"port = {pacs.port}",
@@ -68,8 +68,11 @@ def pacs_toml(pacs: Pacs, commitment: bool = False) -> str:
             f"[pacs.{method.replace('-', '')}]", f'ae_title = "{o.aet}"', 'host = "127.0.0.1"',
             f"port = {o.dicom_port}", f'retrieve = "{method}"', f'url = "{o.dicomweb_url}"',
             "timeout = 30")),
+        # a STOW-RS destination is sent to over HTTP only: its DICOM port is a dead one here
         "[destinations.otherhosp]", f'ae_title = "{o.aet}"', 'host = "127.0.0.1"',
-        f"port = {o.dicom_port}", f"commitment = {'true' if commitment else 'false'}",
+        f"port = {1 if stow else o.dicom_port}",
+        f"commitment = {'true' if commitment else 'false'}",
+        *(['send = "stow"', f'url = "{o.dicomweb_url}"'] if stow else []),
         "timeout = 30", ""])
 
 
@@ -129,11 +132,12 @@ def _pixel_hash(data: bytes) -> str:
     return hashlib.sha256(ds.PixelData).hexdigest()
 
 
-@pytest.mark.parametrize("commitment", [False, True], ids=["find", "commitment"])
+@pytest.mark.parametrize("how", ["c-store+find", "c-store+commitment", "stow+qido"])
 def test_send_to_another_hospital_puts_identical_instances_there(
-        pacs: Pacs, tmp_path: Path, commitment: bool) -> None:
+        pacs: Pacs, tmp_path: Path, how: str) -> None:
     # The release's own files, as a folder job; Orthanc stands in for the other hospital.
-    station = new_station(tmp_path / "station", extra_toml=pacs_toml(pacs, commitment))
+    station = new_station(tmp_path / "station",
+                          extra_toml=pacs_toml(pacs, "commitment" in how, how.startswith("stow")))
     files = synth.make_ct_study(tmp_path / "send", study_patient(), slices=3, rows=64, cols=64,
                                 accession="SEND001")
     sent = {str(pydicom.dcmread(f).SOPInstanceUID): _pixel_hash(f.read_bytes()) for f in files}
@@ -158,8 +162,7 @@ def test_send_to_another_hospital_puts_identical_instances_there(
         assert orthanc_id, f"{sop} is not at the destination"
         assert _pixel_hash(pacs.orthanc.instance_bytes(orthanc_id)) == pixels
     result = job_result(station.spool, "S1")
-    assert result["copies"][0]["medium"] == \
-        f"{pacs.orthanc.aet}@127.0.0.1:{pacs.orthanc.dicom_port}"
+    assert result["copies"][0]["medium"].startswith(f"{pacs.orthanc.aet}@127.0.0.1:")
     audit = (station.folder("done") / "S1" / "audit.xml").read_text()
     assert "110152" in audit and "110154" not in audit
     for sop in sent:

@@ -20,6 +20,7 @@ from burner.media.writer import READY, Writer, WriterStatus
 log = logging.getLogger("burner.network")
 NETWORK = "network"
 _LABEL = re.compile(r"disc(\d+)-copy\d+")
+STOW_BATCH = 50       # objects per STOW-RS request
 
 
 def volume_objects(tree: Path) -> list[tuple[Path, str, str, str]]:
@@ -68,7 +69,10 @@ class DicomSendWriter(Writer[int]):
             if progress:
                 progress(int(size * sum(sizes[:n]) / total) if total else size)
 
-        refused = scu.send(self.settings, self.remote, objects, sent)
+        if self.remote.send == "stow":
+            refused = self._stow(objects, sent)
+        else:
+            refused = scu.send(self.settings, self.remote, objects, sent)
         if refused:
             raise PeerError(f"{self.remote.name} ({self.remote.where}) refused "
                             f"{len(refused)} of {len(objects)} images; the send will be tried "
@@ -78,6 +82,24 @@ class DicomSendWriter(Writer[int]):
         self._confirm(objects)
         log.info("sent %d objects to %s", len(objects), self.address)
         return self.address
+
+    def _stow(self, objects: list[tuple[Path, str, str, str]],
+              sent: Callable[[int], None]) -> list[str]:
+        """STOW-RS in requests of at most STOW_BATCH objects; the SOP Instance UIDs refused."""
+        from burner.network import dicomweb
+
+        refused = []
+        for start in range(0, len(objects), STOW_BATCH):
+            batch = objects[start:start + STOW_BATCH]
+            try:
+                result = dicomweb.stow(self.remote.url, [p for p, *_ in batch],
+                                       timeout=self.remote.timeout)
+            except dicomweb.DicomWebError as exc:
+                raise PeerError(f"{self.remote.name}: {exc}") from None
+            stored = set(result.stored)
+            refused += [sop for _, _, sop, _ in batch if sop not in stored]
+            sent(start + len(batch))
+        return refused
 
     def _confirm(self, objects: list[tuple[Path, str, str, str]]) -> None:
         """MediaMismatch unless the destination holds every object sent."""
@@ -93,7 +115,13 @@ class DicomSendWriter(Writer[int]):
             for path, *_ in objects:
                 ds = dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
                 studies[str(ds.StudyInstanceUID)] = True
-            found = scu.find(self.settings, self.remote, study_uids=tuple(studies))
+            if self.remote.send == "stow":
+                from burner.network.fetch import find
+
+                found = find(self.settings, self.remote, study_uids=tuple(studies),
+                             web=True)
+            else:
+                found = scu.find(self.settings, self.remote, study_uids=tuple(studies))
             held = {i.sop_uid for s in found for i in s.instances}
             missing = sorted(wanted - held)
             how = "does not list"

@@ -37,9 +37,10 @@ class Fetched:
 
 def find(settings: DicomSettings, pacs: Remote, *, patient_id: str | None = None,
          issuer: str | None = None, study_uids: tuple[str, ...] = (),
-         accessions: tuple[str, ...] = ()) -> list[FoundStudy]:
-    """What `pacs` holds for these keys, each study with its instances."""
-    if pacs.retrieve == "dicomweb":
+         accessions: tuple[str, ...] = (), web: bool = False) -> list[FoundStudy]:
+    """What `pacs` holds for these keys, each study with its instances (by QIDO-RS when it
+    is retrieved by DICOMweb, or when `web`)."""
+    if pacs.retrieve == "dicomweb" or web:
         return _qido_find(pacs, patient_id, issuer, study_uids, accessions)
     return scu.find(settings, pacs, patient_id=patient_id, issuer=issuer,
                     study_uids=study_uids, accessions=accessions)

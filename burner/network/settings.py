@@ -29,6 +29,7 @@
     host = "10.9.8.7"
     port = 104
     commitment = true         # ask for storage commitment (the destination must support it)
+    send = "c-store"          # or "stow": STOW-RS to url = "https://.../dicom-web"
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from burner.errors import ConfigError
 
 RIGHTS = ("echo", "store", "mcm")
 RETRIEVE = ("c-get", "c-move", "dicomweb")
+SEND = ("c-store", "stow")
 _AE = re.compile(r"[\x20-\x5b\x5d-\x7e]{1,16}")     # PS3.5 AE VR: no backslash, no controls
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 _URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?")
@@ -69,6 +71,7 @@ class Remote:
     url: str = ""
     commitment: bool = False
     timeout: float = 60.0
+    send: str = "c-store"           # a destination: C-STORE, or STOW-RS to its url
 
     @property
     def where(self) -> str:
@@ -173,8 +176,11 @@ def _remote(kind: str, name: str, item: object) -> Remote:
         raise ConfigError(f"configuration: {where}: a name of letters, digits, - and _")
     if not isinstance(item, dict):
         raise ConfigError(f"configuration: {where} must be a table")
-    _known(item, {"ae_title", "host", "port", "retrieve", "url", "commitment", "timeout"},
-           where)
+    _known(item, {"ae_title", "host", "port", "retrieve", "url", "commitment", "timeout",
+                  "send"}, where)
+    send = str(item.get("send", "c-store"))
+    if send not in SEND:
+        raise ConfigError(f"configuration: {where} send must be one of {', '.join(SEND)}")
     retrieve = str(item.get("retrieve", "c-get"))
     if retrieve not in RETRIEVE:
         raise ConfigError(f"configuration: {where} retrieve must be one of "
@@ -182,13 +188,14 @@ def _remote(kind: str, name: str, item: object) -> Remote:
     url = str(item.get("url", "")).rstrip("/")
     if url and not _URL.fullmatch(url):
         raise ConfigError(f"configuration: {where} url must be an http(s) address")
-    if retrieve == "dicomweb" and not url:
-        raise ConfigError(f"configuration: {where} retrieve = \"dicomweb\" needs a url")
+    if (retrieve == "dicomweb" or send == "stow") and not url:
+        setting = 'send = "stow"' if send == "stow" else 'retrieve = "dicomweb"'
+        raise ConfigError(f"configuration: {where} {setting} needs a url")
     return Remote(name, ae_title(item.get("ae_title", ""), f"{where} ae_title"),
                   _host(item.get("host", "127.0.0.1"), where),
                   _port(item.get("port", 104), where), retrieve, url,
                   bool(item.get("commitment", False)),
-                  _number(item, "timeout", 60.0, where) or 60.0)
+                  _number(item, "timeout", 60.0, where) or 60.0, send)
 
 
 def dicom_settings(config: Config) -> DicomSettings:
