@@ -94,7 +94,7 @@ def expired(config: Config, db: StateDB, now: float | None = None) -> list[Expir
         paths = products(config, job_id)
         if paths:
             out.append(Expired(job_id, when, paths, sum(tree_bytes(p) for p in paths)))
-    return out + _expired_exports(config, now)
+    return out + _expired_exports(config, now) + _expired_arrivals(config, now)
 
 
 def _expired_exports(config: Config, now: float) -> list[Expired]:
@@ -112,6 +112,28 @@ def _expired_exports(config: Config, now: float) -> list[Expired]:
             continue
         if now - when >= config.retention_days * DAY:
             out.append(Expired(f"{INTAKE_DONE}/{path.name}", when, [path], tree_bytes(path)))
+    return out
+
+
+def _expired_arrivals(config: Config, now: float) -> list[Expired]:
+    """Folders of images received over the network (`<intake>/net-<AE>-<study>`, see
+    network/received.py) to which nothing arrived for `[retention] days`: a disc request
+    made its job from them long ago, or nobody attached them; the PACS keeps the originals."""
+    from burner.desk.settings import desk_settings
+
+    intake = desk_settings(config).intake_dir
+    try:
+        folders = sorted(p for p in intake.iterdir() if p.name.startswith("net-"))
+    except OSError:
+        return []
+    out = []
+    for path in folders:
+        try:
+            when = path.lstat().st_mtime      # a file moved in changes it
+        except OSError:
+            continue
+        if now - when >= config.retention_days * DAY and path.is_dir():
+            out.append(Expired(f"intake/{path.name}", when, [path], tree_bytes(path)))
     return out
 
 

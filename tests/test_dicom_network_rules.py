@@ -227,3 +227,25 @@ def test_nothing_is_logged_of_the_patient(running, tmp_path: Path, caplog) -> No
     for value in (patient.id, patient.name, patient.birth_date):
         assert value not in text
     assert generate_uid()                     # (uids are not patient data)
+
+
+def test_received_folders_nothing_arrived_to_go_after_the_retention_time(tmp_path: Path) -> None:
+    import os
+
+    from burner.retention import clean
+    from burner.state import StateDB
+
+    config = config_with(tmp_path, "[retention]\ndays = 7\n")
+    intake = config.data_dir / "intake"
+    old, new, exported = intake / "net-RIS-aaaa", intake / "net-RIS-bbbb", intake / "CT EXPORT"
+    for folder in (old, new, exported):
+        folder.mkdir(parents=True)
+        (folder / "x.dcm").write_bytes(b"x")
+    now = 1_800_000_000.0
+    for folder in (old, exported):
+        os.utime(folder, (now - 8 * 86400, now - 8 * 86400))
+    os.utime(new, (now - 6 * 86400, now - 6 * 86400))
+    with StateDB(config.db_path) as db:
+        gone = clean(config, db, now)
+    assert [g.job_id for g in gone] == ["intake/net-RIS-aaaa"]
+    assert not old.exists() and new.is_dir() and exported.is_dir()   # the desk's own stay
