@@ -167,3 +167,27 @@ def test_send_to_another_hospital_puts_identical_instances_there(
     assert "110152" in audit and "110154" not in audit
     for sop in sent:
         pacs.orthanc.delete_instance(sop)
+
+
+def test_the_technicians_commands_echo_find_and_fetch(pacs: Pacs, tmp_path: Path) -> None:
+    station = new_station(tmp_path / "station", extra_toml=pacs_toml(pacs) + "\n".join([
+        "[pacs.gone]", 'ae_title = "NOBODY"', 'host = "127.0.0.1"', "port = 1", ""]))
+    echo = station.cli("dicom", "echo", "cget")
+    assert echo.returncode == 0 and "answered" in echo.stdout, echo.stderr
+    dead = station.cli("dicom", "echo", "gone")
+    assert dead.returncode == 1 and "could not be reached" in dead.stderr
+    assert "Traceback" not in dead.stderr
+    unknown = station.cli("dicom", "echo", "nowhere")
+    assert unknown.returncode == 2 and "no PACS or destination called" in unknown.stderr
+    found = station.cli("dicom", "find", "cget", "--accession", ACCESSION)
+    assert found.returncode == 0 and f"{ACCESSION}\tCT\t6 images" in found.stdout, found.stderr
+    assert "OTHER001" not in found.stdout
+    for method in ("cget", "dicomweb"):
+        out = tmp_path / f"fetched-{method}"
+        fetched = station.cli("dicom", "fetch", method, "--accession", ACCESSION,
+                              "--out", str(out))
+        assert fetched.returncode == 0, fetched.stderr
+        assert "6 of 6 listed images came" in fetched.stdout
+        got = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+               for p in out.glob("*.dcm")}
+        assert got == pacs.sops
