@@ -119,6 +119,8 @@ def test_mcm_request_makes_a_verified_disc_of_exactly_the_referenced_instances(
     assert '"by": "AE RIS"' in manifest
     on_disc = check_job_disc(running.station.spool, job_id, tmp_path / "check")
     assert on_disc == {inst for _, inst in wanted}
+    with McmScu(running.port) as scu:
+        assert scu.cancel(uid) == 0xC201            # made already: nothing to cancel
 
 
 def test_missing_instance_is_reported_in_failed_sop_sequence(tmp_path: Path) -> None:

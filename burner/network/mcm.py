@@ -235,6 +235,13 @@ def _cancel(config: Config, requests: MediaRequests, request: MediaRequest) -> N
     if request.state in (FAILED, CANCELLED):
         raise Refused(ALREADY_DONE, "this request has ended already")
     if request.job_id:
+        from burner.operations.overview import job
+
+        try:
+            if job(config, request.job_id).phase == "done":
+                raise Refused(ALREADY_DONE, "the media of this request are made already")
+        except NoSuchJob:
+            pass
         try:
             cancel(config, request.job_id, by=f"AE {request.calling_ae}")
         except NoSuchJob:
