@@ -33,7 +33,6 @@ from burner.desk.register import (
 from burner.desk.settings import DeskSettings
 from burner.dicom.headers import Instance, NotUsable, read_instance
 from burner.dicom.parse import Damaged
-from burner.network.received import intake_lock
 from burner.patient import Approved, approved_from, mismatches
 from burner.retention import INTAKE_DONE
 from burner.tables import StationTables
@@ -472,10 +471,8 @@ def _make_job(config: Config, register: Register, request: Request, path: Path, 
     claimed = path.parent / CLAIMING / name
     try:
         claimed.parent.mkdir(exist_ok=True)
-        # under the lock the DICOM listener puts received files in with (network.received):
-        # what arrives after this goes into a new folder, never into this job
-        with intake_lock(path.parent):
-            os.rename(path, claimed)
+        # the DICOM listener puts what arrives after this into a new folder (network.received)
+        os.rename(path, claimed)
     except FileNotFoundError:
         raise RequestRefused("The folder is no longer in the intake folder: it was approved "
                              "already, or moved. Look at the request's jobs.") from None

@@ -117,7 +117,8 @@ def _move(config: Config, settings: DicomSettings, pacs: Remote, studies: list[F
     """C-MOVE to this station's AE title. With the listener running in this process, the
     images go to the intake area and are linked into `dest`; without one, a storage SCP is
     opened on the listener's port for the move alone and writes into `dest`."""
-    from burner.network.received import LISTENING, Received, file_name
+    from burner.desk.settings import desk_settings
+    from burner.network.received import LISTENING, file_name, where
 
     if not LISTENING:
         server, handler = _receiver(settings, dest, progress)
@@ -128,9 +129,8 @@ def _move(config: Config, settings: DicomSettings, pacs: Remote, studies: list[F
         return handler.got
     scu.move(settings, pacs, studies)
     wanted = [i.sop_uid for s in studies for i in s.instances]
-    with Received(config.db_path) as received:
-        where = received.where(wanted)
-    for sop, path in where.items():
+    arrived = where(desk_settings(config).intake_dir, wanted)
+    for sop, path in arrived.items():
         target = dest / file_name(sop)
         try:
             os.link(path, target)
@@ -138,7 +138,7 @@ def _move(config: Config, settings: DicomSettings, pacs: Remote, studies: list[F
             shutil.copyfile(path, target)
         if progress:
             progress()
-    return set(where)
+    return set(arrived)
 
 
 def _receiver(settings: DicomSettings, dest: Path,

@@ -24,7 +24,7 @@ from burner.config import Config
 from burner.desk.settings import desk_settings
 from burner.diskspace import free_bytes
 from burner.network import commitment, mcm
-from burner.network.received import LISTENING, Arrival, Received, store
+from burner.network.received import LISTENING, store
 from burner.network.scu import (
     CANNOT_UNDERSTAND,
     OUT_OF_RESOURCES,
@@ -63,8 +63,6 @@ class Listener:
             self.server.shutdown()                  # type: ignore[attr-defined]
         if self._timer is not None:
             self._timer.join(timeout=5)
-        if self.handlers is not None:
-            self.handlers.close()
         if self in _RUNNING:
             _RUNNING.remove(self)
 
@@ -75,8 +73,6 @@ class _Handlers:
     def __init__(self, config: Config, settings: DicomSettings):
         self.config, self.settings = config, settings
         self.intake = desk_settings(config).intake_dir
-        self.received = Received(config.db_path)
-        self.lock = threading.Lock()
         self.pacs_aes = {r.ae_title for r in settings.pacs.values()}
 
     def peer(self, event: evt.Event, right: str) -> Peer | None:
@@ -118,11 +114,7 @@ class _Handlers:
         if head.get("SOPInstanceUID") != sop or not is_uid(study):
             return _status(DOES_NOT_MATCH, "SOP Instance UID or Study Instance UID missing or "
                            "not the one of the request")
-        cls = event.request.AffectedSOPClassUID
-        path = store(self.intake, peer.ae_title, str(study), sop, data)
-        with self.lock:
-            self.received.add(Arrival(sop, str(cls), str(study), peer.ae_title, path,
-                                      len(data)))
+        store(self.intake, peer.ae_title, str(study), sop, data)
         return 0x0000
 
     def n_create(self, event: evt.Event) -> tuple[int | Dataset, Dataset | None]:
@@ -164,8 +156,6 @@ class _Handlers:
         except mcm.Refused as exc:
             return _status(exc.status, str(exc)), None
 
-    def close(self) -> None:
-        self.received.close()
 
 
 def _status(code: int, comment: str) -> Dataset:

@@ -28,7 +28,7 @@ from pydicom.sequence import Sequence
 from burner.config import Config
 from burner.dicom.fileid import fileset_id
 from burner.errors import BurnerError, NoSuchJob, Reason
-from burner.network.received import Received
+from burner.network import received
 from burner.network.scu import is_uid, text
 from burner.network.settings import Peer
 from burner.tables import StationTables
@@ -259,10 +259,13 @@ def advance(config: Config) -> None:
     """Make a job of every initiated request whose instances have all arrived; fail those
     still missing some after their deadline. Run after each initiate and from the listener's
     timer."""
-    with MediaRequests(config.db_path) as requests, Received(config.db_path) as received:
+    from burner.desk.settings import desk_settings
+
+    intake = desk_settings(config).intake_dir
+    with MediaRequests(config.db_path) as requests:
         for request in requests.waiting():
             uids = [item[1] for item in request.options["items"]]
-            have = received.where(uids)
+            have = received.where(intake, uids)
             missing = [item for item in request.options["items"] if item[1] not in have]
             if missing and time.time() < request.deadline:
                 continue
