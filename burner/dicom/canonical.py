@@ -426,7 +426,9 @@ def _oas_item(changes: _Changes, writer: Writer, when: datetime.datetime) -> byt
     return struct.pack("<HHI", 0xFFFE, 0xE000, len(body)) + body
 
 
-def _meta(sop_class: str, sop_instance: str, syntax: str) -> bytes:
+def file_meta(sop_class: str, sop_instance: str, syntax: str) -> bytes:
+    """Preamble (zeroed), "DICM" and the File Meta Information of an object, as burner
+    writes them."""
     elems = b""
     for tag, vr, value in ((0x00020001, "OB", b"\0\1"),
                            (0x00020002, "UI", sop_class.encode()),
@@ -470,7 +472,7 @@ def write(p: Parsed, ds: Dataset, dest: Path, *, sop_class: str, sop_instance: s
         inserts = sorted({*inserts, ORIGINAL_ATTRIBUTES} - existing)
     with open(dest, "wb") as fp:
         out = _Out(fp)
-        out.write(_meta(sop_class, sop_instance, syntax))
+        out.write(file_meta(sop_class, sop_instance, syntax))
 
         def put_new(tag: int) -> None:
             if tag == ORIGINAL_ATTRIBUTES and tag not in new:

@@ -4,14 +4,15 @@ WADO-RS), then compare what came with what was listed, object by object."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
 
 from burner.config import Config
 from burner.errors import PeerError
@@ -164,34 +165,55 @@ def _receiver(settings: DicomSettings, dest: Path,
 
 def _wado(pacs: Remote, studies: list[FoundStudy], dest: Path,
           tick: Callable[[Path], None] | None) -> set[str]:
+    """WADO-RS each study; each part, as soon as it is whole, is named by the SOP Instance UID
+    its data set holds (while the PACS goes on sending)."""
     from burner.network import dicomweb as web
+    from burner.network.received import file_name
 
     got = set()
+
+    def arrived(path: Path) -> None:
+        sop = _sop_of(path)
+        if sop is None:
+            path.unlink()
+            return
+        path.replace(dest / file_name(sop))
+        got.add(sop)
+        if tick:
+            tick(path)
+
     for n, study in enumerate(studies):
         folder = dest / f".wado{n}"
         folder.mkdir(exist_ok=True)
         try:
-            files = web.wado_study(pacs.url, study.uid, folder, timeout=pacs.timeout,
-                                   max_part_bytes=MAX_PART, max_total_bytes=64 * MAX_PART,
-                                   on_file=tick)
+            web.wado_study(pacs.url, study.uid, folder, timeout=pacs.timeout,
+                           max_part_bytes=MAX_PART, max_total_bytes=64 * MAX_PART,
+                           on_file=arrived)
         except web.DicomWebError as exc:
             raise PeerError(f"the PACS {pacs.name}: {exc}") from None
-        for path in files:
-            sop = _sop_of(path)
-            if sop is None:
-                path.unlink()
-                continue
-            from burner.network.received import file_name
-
-            path.replace(dest / file_name(sop))
-            got.add(sop)
-        shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     return got
 
 
+_SOP_UID = 0x00080018
+_HEAD = 64 * 1024        # SOP Instance UID is among a data set's first elements
+
+
 def _sop_of(path: Path) -> str | None:
+    """The SOP Instance UID of the data set (not of the file meta, which a peer may set to
+    anything): its elements are read up to that one only, from the file's first bytes."""
+    stop = lambda tag, _vr, _n: tag > _SOP_UID      # noqa: E731
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        with open(path, "rb") as fp:
+            head = fp.read(_HEAD)
+            try:
+                ds = read_partial(io.BytesIO(head), stop_when=stop)
+            except (InvalidDicomError, ValueError, EOFError, KeyError, OverflowError):
+                ds = None
+            if ds is None or "SOPInstanceUID" not in ds:      # a long header: read on
+                fp.seek(0)
+                ds = read_partial(fp, stop_when=stop)
     except (InvalidDicomError, ValueError, EOFError, OSError, KeyError, OverflowError):
         return None
     sop = ds.get("SOPInstanceUID")

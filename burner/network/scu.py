@@ -24,6 +24,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from burner.dicom.canonical import file_meta
 from burner.diskspace import free_bytes
 from burner.errors import PeerError
 from burner.network.settings import DicomSettings, Remote
@@ -241,7 +242,13 @@ class StoreInto:
         if not is_uid(sop):
             self.refused.append("an object without a valid SOP Instance UID")
             return CANNOT_UNDERSTAND
-        data = event.encoded_dataset()
+        cls = event.request.AffectedSOPClassUID
+        if not is_uid(cls):
+            self.refused.append(f"{sop}: no valid SOP Class UID")
+            return CANNOT_UNDERSTAND
+        # the peer's bytes as they came, behind burner's own File Meta Information
+        data = file_meta(str(cls), sop, str(event.context.transfer_syntax)) \
+            + event.request.DataSet.getbuffer()
         if len(data) > self.settings.max_object_bytes:
             self.refused.append(f"{sop}: larger than [dicom] max_object_mb")
             return OUT_OF_RESOURCES
