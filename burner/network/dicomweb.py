@@ -10,13 +10,16 @@ may hold a patient ID). UIDs are checked before they are put in a URL.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import secrets
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -28,6 +31,7 @@ STOW_MAX_ANSWER_BYTES = 16 * MiB
 MAX_PART_HEADER_BYTES = 8 * 1024
 MAX_PREAMBLE_BYTES = 64 * 1024
 STOW_READ_SIZE = 1 * MiB
+READ_SIZE = 1 * MiB
 # The DICOM JSON model nests sequences; deeper than this is not a real answer.
 MAX_JSON_DEPTH = 32
 
@@ -395,6 +399,9 @@ def wado_study(base_url: str, study_uid: str, dest: Path, *, series_uid: str | N
     url = _url(base_url, segments)
     dest.mkdir(parents=True, exist_ok=True)
     accept = f'multipart/related; type="{DICOM}"'
+    if client is None:
+        return _wado_plain(base_url, url, accept, timeout, dest, max_part_bytes,
+                           max_total_bytes, on_file)
     try:
         with _Client(client, timeout) as http, http.stream(
                 "GET", url, timeout=timeout,
@@ -406,6 +413,50 @@ def wado_study(base_url: str, study_uid: str, dest: Path, *, series_uid: str | N
             return reader.run(response.iter_bytes())
     except httpx.HTTPError as exc:
         raise _transport_error(exc, base_url) from exc
+
+
+def _wado_plain(base_url: str, url: str, accept: str, timeout: float, dest: Path,
+                max_part_bytes: int, max_total_bytes: int,
+                on_file: Callable[[Path], None] | None) -> list[Path]:
+    """wado_study's GET over the standard library's http.client, read in 1 MiB pieces: a
+    study is hundreds of MB, and httpx's 64 KB reads cost four times the CPU (which, with
+    the parsing, bounds the retrieval's speed). Same checks and words as the httpx path."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else \
+        http.client.HTTPConnection
+    conn = kind(parts.hostname or "", parts.port, timeout=timeout)
+    where = _where(base_url)
+    try:
+        conn.request("GET", parts.path, headers={"Accept": accept,
+                                                 "Accept-Encoding": "identity"})
+        response = conn.getresponse()
+        answer = SimpleNamespace(status_code=response.status, headers=response.headers)
+        _check_status(answer, base_url, "image request")      # type: ignore[arg-type]
+        boundary = _multipart_boundary(response.headers.get("content-type", ""), base_url)
+        reader = _MultipartReader(boundary, dest, base_url, max_part_bytes, max_total_bytes,
+                                  on_file)
+
+        def chunks() -> Iterator[bytes]:
+            while True:
+                chunk = response.read(READ_SIZE)
+                if not chunk:
+                    return
+                yield chunk
+
+        return reader.run(chunks())
+    except ConnectionRefusedError:
+        raise DicomWebError(f"The PACS at {where} could not be reached (connection refused)."
+                            ) from None
+    except TimeoutError:
+        raise DicomWebError(f"The PACS at {where} stopped answering (timed out).") from None
+    except (http.client.HTTPException, ConnectionError) as exc:
+        raise DicomWebError(f"The PACS at {where} broke off the connection in the middle of "
+                            f"a transfer ({type(exc).__name__}).") from None
+    except OSError as exc:
+        raise DicomWebError(f"The connection to the PACS at {where} failed "
+                            f"({exc.strerror or type(exc).__name__}).") from None
+    finally:
+        conn.close()
 
 
 def _multipart_boundary(value: str, base_url: str) -> bytes:
