@@ -24,6 +24,13 @@ class DriveConfig:
     media: str = "dvd"
     auto_load_blank: bool = False
     capacity_mb: int | None = None   # e.g. 650 for 74-minute CD-Rs; else the medium's standard
+    # A disc publisher driven through its vendor software's hot folder (media/robot.py):
+    robot: str = ""                  # "epson" (TD Bridge) or "primera" (PTBurn); "" a drive
+    robot_path: str = ""             # `device` as the robot's PC sees it (C:\\..., \\\\PC\\share)
+    publisher: str = ""              # TD Bridge PUBLISHER / PTBurn RobotName
+    label_design: str = ""           # the site's label design file, as the robot's PC sees it
+    poll_seconds: float = 1.0        # how often the robot's status files are read
+    timeout_minutes: float = 120.0   # a robot job silent this long is a fault
 
     @property
     def is_stdio(self) -> bool:
@@ -114,14 +121,41 @@ def _number(section: dict, key: str, default: float, where: str, kind: type = fl
     return value
 
 
+ROBOTS = ("epson", "primera")
+_ROBOT_KEYS = {"robot", "robot_path", "publisher", "label_design", "poll_seconds",
+               "timeout_minutes"}
+
+
 def _drive(base: Path, item: dict) -> DriveConfig:
-    unknown = set(item) - {"name", "device", "media", "auto_load_blank", "capacity_mb"}
+    unknown = set(item) - {"name", "device", "media", "auto_load_blank", "capacity_mb",
+                           *_ROBOT_KEYS}
     if unknown:
         raise ConfigError(f"configuration: unknown drive setting(s) {sorted(unknown)}")
     device = str(item.get("device", ""))
     if not device:
         raise ConfigError("configuration: every [[drives]] entry needs a device")
     media = str(item.get("media", "dvd"))
+    robot = str(item.get("robot", ""))
+    if robot:
+        if robot not in ROBOTS:
+            raise ConfigError(f"configuration: a drive's robot must be one of "
+                              f"{', '.join(ROBOTS)}")
+        if media not in ("cd", "dvd", "dvd-dl", "bd"):
+            raise ConfigError("configuration: a disc robot's media must be cd, dvd, dvd-dl or "
+                              "bd")
+        folder = str(_resolve(base, device))
+        return DriveConfig(
+            name=str(item.get("name", robot)), device=folder, media=media,
+            capacity_mb=int(_number(item, "capacity_mb", 0, "[[drives]]", int))
+            if "capacity_mb" in item else None,
+            robot=robot, robot_path=str(item.get("robot_path", "")) or folder,
+            publisher=str(item.get("publisher", "")),
+            label_design=str(item.get("label_design", "")),
+            poll_seconds=_number(item, "poll_seconds", 1.0, "[[drives]]") or 1.0,
+            timeout_minutes=_number(item, "timeout_minutes", 120.0, "[[drives]]") or 120.0)
+    if set(item) & _ROBOT_KEYS:
+        raise ConfigError("configuration: robot settings need robot = \"epson\" or "
+                          "\"primera\" in the same [[drives]] entry")
     if device.startswith("stdio:"):
         device = "stdio:" + str(_resolve(base, device[len("stdio:"):]))
     elif media == "usb" and device != "auto":

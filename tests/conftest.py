@@ -129,6 +129,7 @@ class StationDir:
     quiet_seconds: float = 0.2
     drive_media: str = "dvd"
     extra_toml: str = ""        # more configuration, appended as it is
+    drives_toml: str | None = None   # [[drives]] entries instead of the stdio: drive0
 
     @property
     def data_dir(self) -> Path:
@@ -161,8 +162,9 @@ class StationDir:
             "[spool]", f"rescan_seconds = {self.rescan_seconds}",
             f"quiet_seconds = {self.quiet_seconds}",
             "[job]", f"max_attempts = {self.max_attempts}", "retry_delay_seconds = 0.1",
-            "[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
-            f"media = {q(self.drive_media)}", "auto_load_blank = true",
+            *(["[[drives]]", 'name = "drive0"', 'device = "stdio:drives/drive0.img"',
+               f"media = {q(self.drive_media)}", "auto_load_blank = true"]
+              if self.drives_toml is None else [self.drives_toml]),
             "[tools]", f"xorriso = {q(self.xorriso)}", "", self.extra_toml]),
             encoding="utf-8")
 

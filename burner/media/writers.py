@@ -29,8 +29,16 @@ def served_media(config: Config) -> frozenset[str]:
 
 
 def writer_of(config: Config, drive: DriveConfig, job_id: str = "") -> Writer:
-    """The writer of one configured drive or stick; its tray is media/<job_id>/."""
+    """The writer of one configured drive, robot or stick; its tray is media/<job_id>/."""
     tray = config.media_dir / job_id
+    if drive.robot == "epson":
+        from burner.media.tdbridge import TdBridgeWriter
+
+        return TdBridgeWriter(drive, tray, job_id)
+    if drive.robot == "primera":
+        from burner.media.ptburn import PtBurnWriter
+
+        return PtBurnWriter(drive, tray, job_id)
     if KINDS[drive.media].writer == "usb":
         return UsbWriter(drive.name, drive.device, tray)
     return OpticalWriter(drive, config.xorriso, tray)

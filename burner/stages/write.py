@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from burner.errors import JobHeld
 from burner.locks import device_lock
+from burner.media.robot import HotFolderRobot
 from burner.media.writers import writer_for
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ def run(ctx: JobContext) -> None:
     writer = writer_for(ctx.config, plan.media, ctx.job_id, ctx.writer,
                         manifest.media_destination,
                         {v.index: v.tree for v in ctx.record.staged.volumes})
+    if isinstance(writer, HotFolderRobot):
+        writer.merge_for = lambda index: label_fields(ctx, index)
+        writer.should_stop = lambda: bool((row := ctx.db.get(ctx.job_id))
+                                          and row.cancel_requested)
     contents = contents_of(ctx)
     check_earlier_copies(ctx, images, contents)
     ctx.db.record_volumes(ctx.job_id, contents)
@@ -86,3 +91,17 @@ def run(ctx: JobContext) -> None:
                                        progress=written)
         ctx.db.record_copy(ctx.job_id, image.index, copy, writer.name, medium, image.sha256)
         before += image.bytes
+
+
+def label_fields(ctx: JobContext, index: int) -> dict[str, str]:
+    """What burner's own disc label shows for volume `index`, as a robot's label merge fields
+    (in the label's order, top to bottom)."""
+    from burner.printout.label import exam_dates
+    from burner.printout.sheet import sheet_for
+
+    sheet = sheet_for(ctx)
+    return {"INSTITUTION": sheet.institution, "PATIENT": sheet.patient_name,
+            "BORN": sheet.birth_date, "CONTENT": sheet.content_kind,
+            "DISC": sheet.volume_word(index), "NOTE": sheet.label_text,
+            "EXAMS": "; ".join(exam_dates(sheet.exams_on(index))),
+            "MADE": sheet.created, "JOB": sheet.job_id}
