@@ -9,10 +9,12 @@ cd "$(dirname "$0")"
 # System packages: burning (xorriso), ISO listing (isoinfo from genisoimage), the DICOM
 # validators used by the tests (dcmtk, dicom3tools), systemd-analyze for the unit test,
 # pgrep (procps) for the demo --web test, and a real PACS for the DICOM network tests
-# (Debian's orthanc with its DICOMweb plugin; the tests start their own, never the service).
+# (Debian's orthanc with its DICOMweb plugin; the tests start their own, never the service),
+# and 7z (p7zip-full), which opens the encrypted electronic copies in the tests.
 APT_PACKAGES=(python3 python3-venv python3-pip xorriso genisoimage dcmtk dicom3tools systemd
               cups printer-driver-cups-pdf poppler-utils zbar-tools chromium fonts-dejavu-core
-              sqlite3 ca-certificates dosfstools mtools fdisk qpdf procps orthanc orthanc-dicomweb)
+              sqlite3 ca-certificates dosfstools mtools fdisk qpdf procps orthanc orthanc-dicomweb
+              p7zip-full)
 
 install_system() {
   local missing=()

@@ -44,6 +44,7 @@ def lanes(config: Config) -> list[Lane]:
     out = [Lane("prepare", "prepare")]
     out += [Lane(d.name, "device", frozenset({d.media}), d.name) for d in config.drives]
     out.append(Lane(IMAGES, "device", written_by(IMAGES), IMAGES))
+    out.append(Lane("electronic", "device", written_by("electronic")))   # ZIP, folder
     if "dicom" in served_media(config):       # sending to another hospital
         out.append(Lane("network", "device", frozenset({"dicom"})))
     return out

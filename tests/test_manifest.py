@@ -201,7 +201,8 @@ CASES = [
     ("reports.0.path", "DELETE", "reports[0].path: missing (required)"),
     ("studies.0.study_instance_uid", "DELETE", "studies[0].study_instance_uid: missing (required)"),
     ("media.type", "floppy",
-     'media.type: must be one of auto, cd, dvd, dvd-dl, bd, usb, iso, dicom (got "floppy")'),
+     'media.type: must be one of auto, cd, dvd, dvd-dl, bd, usb, iso, zip, folder, dicom '
+     '(got "floppy")'),
     ("media.profile", "STD-GEN-DVD",
      "media.profile: must be one of auto, STD-GEN-CD, STD-GEN-DVD-JPEG, STD-GEN-DVD-J2K, "
      "STD-GEN-USB-JPEG, STD-GEN-USB-J2K, STD-GEN-BD-JPEG, STD-GEN-BD-J2K (got \"STD-GEN-DVD\")"),
@@ -299,7 +300,8 @@ def test_every_violation_is_listed_one_per_line_sorted_by_path():
     assert problems(data) == [
         "approval.by: missing (required)",
         'media.copies: must be a whole number (got "2")',
-        'media.type: must be one of auto, cd, dvd, dvd-dl, bd, usb, iso, dicom (got "floppy")',
+        'media.type: must be one of auto, cd, dvd, dvd-dl, bd, usb, iso, zip, folder, dicom '
+        '(got "floppy")',
         'patient.birth_date: not a date (got "1970-13-01"); write it as YYYY-MM-DD, '
         'e.g. "1970-01-31"',
         "patient.nickname: unknown key, not allowed in job.json",

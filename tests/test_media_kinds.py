@@ -30,7 +30,7 @@ def test_every_list_of_media_is_the_table() -> None:
     schema = json.loads(resources.files("burner").joinpath("job.schema.json").read_text())
     assert schema["properties"]["media"]["properties"]["type"]["enum"] == ["auto", *KINDS]
     # a drive's media: every row but sending to another hospital, which no drive does
-    assert tuple(k for k, row in KINDS.items() if row.writer != "network") \
+    assert tuple(k for k, row in KINDS.items() if row.writer not in ("network", "electronic")) \
         == config_module.MEDIA_TYPES
     assert auto_media() == ("cd", "dvd", "dvd-dl", "bd", "usb")
     assert written_by("images") == {"iso"}
@@ -40,8 +40,9 @@ def test_every_row_is_whole() -> None:
     for kind in KINDS.values():
         assert kind.profiles <= set(ALLOWED_SYNTAXES), kind.name
         assert kind.default_profile in kind.profiles, kind.name
-        assert kind.writer in ("optical", "usb", "images", "network"), kind.name
-        assert kind.suffix == {"iso": ".iso", "fat32": ".img"}[kind.image], kind.name
+        assert kind.writer in ("optical", "usb", "images", "network", "electronic"), kind.name
+        assert kind.suffix == {"iso": ".iso", "fat32": ".img", "zip": ".zip",
+                               "folder": ""}[kind.image], kind.name
     assert KINDS["iso"].profiles == set(ALLOWED_SYNTAXES), "an image folder takes any profile"
     assert {p for k in KINDS.values() if k.name != "iso" for p in k.profiles} == \
         set(ALLOWED_SYNTAXES), "every profile has a medium"

@@ -45,7 +45,7 @@ class MediaKind:
     default_profile: str        # the profile it gets when media.profile is "auto"
     audit_code: tuple[str, str]  # DCM media type (code, meaning) for the audit record
     words: str                  # what people call it: "DVD", "USB stick"
-    image: str                  # how master makes its image: "iso" (ISO 9660) or "fat32"
+    image: str                  # how master makes it: "iso", "fat32", "zip" or "folder"
     optical: bool               # a disc (or the image of one) rather than a stick
     writer: str                 # the kind of writer that writes it: "optical", "usb", "images"
     auto: bool = True           # media.type "auto" may choose it (table order: first wins)
@@ -53,8 +53,8 @@ class MediaKind:
 
     @property
     def suffix(self) -> str:
-        """The file suffix of its image: ".iso" or ".img"."""
-        return ".iso" if self.image == "iso" else ".img"
+        """The file suffix of its image: ".iso", ".img", ".zip" or "" (a folder)."""
+        return {"iso": ".iso", "zip": ".zip", "folder": ""}.get(self.image, ".img")
 
     @property
     def volume_word(self) -> str:
@@ -83,6 +83,13 @@ KINDS: dict[str, MediaKind] = {k.name: k for k in (
     # Verified images in a folder, for another tool or an archive: any profile, a BD's room.
     MediaKind("iso", 12_219_392 * SECTOR, _CD | _DVD | _BD | _USB, "STD-GEN-DVD-JPEG",
               _AUDIT_DVD, "disc image", "iso", True, "images", auto=False),
+    # Electronic copies (media/electronic.py): the tree in an AES-256 encrypted ZIP, or as
+    # a plain folder, in the portal's pick-up folder. DCM media type 110037 "URI" (PS3.16
+    # CID 405): the patient collects it by a link, not on a medium.
+    MediaKind("zip", 10**15, _CD | _DVD | _BD | _USB, "STD-GEN-USB-JPEG", ("110037", "URI"),
+              "electronic copy (encrypted ZIP)", "zip", False, "electronic", auto=False),
+    MediaKind("folder", 10**15, _CD | _DVD | _BD | _USB, "STD-GEN-USB-JPEG", ("110037", "URI"),
+              "electronic copy (folder)", "folder", False, "electronic", auto=False),
     # Send to another hospital: the staged volume's objects by C-STORE to a [destinations]
     # entry (media/send.py). Mastered like an image, so what is sent is checked like a disc.
     MediaKind("dicom", 10**15, _CD | _DVD | _BD | _USB, "STD-GEN-DVD-JPEG", ("", ""),

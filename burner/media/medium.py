@@ -93,7 +93,10 @@ class _FolderReader:
 
 
 def _open_reader(path: Path, stack: ExitStack) -> _Reader:
-    """A reader for the medium at `path` (FAT when it has an MBR/FAT layout, else ISO 9660)."""
+    """A reader for the medium at `path` (FAT when it has an MBR/FAT layout, else ISO 9660;
+    a folder is an electronic copy's tree)."""
+    if path.is_dir():
+        return _FolderReader(path)
     offset = fat.fat_offset(path)
     if offset is not None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="burner-usb-")))

@@ -4,8 +4,11 @@ backends: optical.py (xorriso drives), usb.py (USB sticks), images.py (the image
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from burner.config import Config, DriveConfig
 from burner.errors import JobHeld, Reason
+from burner.media.electronic import ELECTRONIC, FolderWriter, ZipWriter
 from burner.media.images import IMAGES, ImageFolderWriter
 from burner.media.kinds import KINDS, written_by
 from burner.media.optical import OpticalWriter
@@ -25,7 +28,14 @@ def served_media(config: Config) -> frozenset[str]:
     """Every medium some writer of this station takes: its drives', the image folder's, and
     sending to another hospital when a destination is configured."""
     sends = frozenset({"dicom"}) if config.raw.get("destinations") else frozenset()
-    return frozenset(d.media for d in config.drives) | written_by(IMAGES) | sends
+    return (frozenset(d.media for d in config.drives) | written_by(IMAGES) | sends
+            | written_by(ELECTRONIC))
+
+
+def portal_dir(config: Config) -> Path:
+    """Where electronic copies are put for the patient portal (`[media] portal_dir`)."""
+    value = Path(str(config.raw.get("media", {}).get("portal_dir", "portal")))
+    return value if value.is_absolute() else config.data_dir / value
 
 
 def writer_of(config: Config, drive: DriveConfig, job_id: str = "") -> Writer:
@@ -60,6 +70,9 @@ def writer_for(config: Config, media: str, job_id: str, name: str | None = None,
                           code=Reason.NO_WRITER) from None
     if media in written_by(IMAGES):
         return ImageFolderWriter(config.images_dir / job_id)
+    if media in written_by(ELECTRONIC):
+        writer = ZipWriter if media == "zip" else FolderWriter
+        return writer(portal_dir(config) / job_id, job_id, len(trees or {}) or 1)
     for drive in config.drives:
         if (name is None or drive.name == name) and takes(drive, media):
             return writer_of(config, drive, job_id)

@@ -166,6 +166,36 @@ def _how_to(page: _Page, sheet: Sheet) -> None:
     page.rule()
 
 
+def _electronic(page: _Page, sheet: Sheet) -> None:
+    """How to open an electronic copy, and (ZIP) the password of each file: printed here
+    and nowhere else."""
+    page.heading("Your electronic copy")
+    files = [f"{sheet.job_id}-{n}of{sheet.volume_count}" for n in range(1, sheet.volume_count
+                                                                        + 1)]
+    if sheet.passwords:
+        page.text(["The images are in a ZIP file locked with a password. Keep this sheet: "
+                   "the password is not written anywhere else."], fonts.regular(), 9.5, 7, 30,
+                  paragraphs=True)
+        for name, phrase in zip(files, sheet.passwords, strict=True):
+            page.text([f"{name}.zip"], fonts.regular(), 9.5, 7, 14, more=None)
+            page.text([f"Password: {phrase}"], fonts.bold(), 13, 9, 18, more=None)
+        steps = ["Windows: install 7-Zip (7-zip.org), right-click the file, 7-Zip, "
+                 "\"Extract here\", type the password.",
+                 "Mac: open it with Keka or The Unarchiver. Linux: 7z x FILE.zip.",
+                 "The ZIP support built into Windows and macOS cannot open it.",
+                 "Then double-click INDEX.HTM in the extracted folder: it opens in your "
+                 "web browser."]
+    else:
+        page.text([f"The images are in the folder {files[0]}" + (" (and the next ones)"
+                   if len(files) > 1 else "") + "."], fonts.regular(), 9.5, 7, 20,
+                  paragraphs=True)
+        steps = ["Double-click INDEX.HTM in the folder: it opens in your web browser.",
+                 "Nothing needs installing; README.TXT explains what is in it."]
+    page.text([f"{i}. {s}" for i, s in enumerate(steps, 1)], fonts.regular(), 9, 6.5, 60,
+              paragraphs=True)
+    page.rule()
+
+
 def _doctor(page: _Page, sheet: Sheet) -> None:
     page.heading("What to give your doctor")
     page.text([f"Give your doctor or the hospital the {sheet.medium_word} and this sheet. "
@@ -242,7 +272,10 @@ def render_cover(sheet: Sheet, path: Path) -> Path:
     _people(page, sheet)
     reserved = 222 + (28 if sheet.volume_count > 1 else 0)   # how-to, doctor, disc line
     _exams(page, sheet, max(page.y - floor - reserved, 60))
-    _how_to(page, sheet)
+    if sheet.electronic:
+        _electronic(page, sheet)
+    else:
+        _how_to(page, sheet)
     _doctor(page, sheet)
     _receipt(c, sheet, MARGIN, size[0] - MARGIN, MARGIN)
     if sheet.report_text:

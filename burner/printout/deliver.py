@@ -36,7 +36,7 @@ def render_all(sheet: Sheet, folder: Path) -> list[Printout]:
     never is)."""
     folder.mkdir(exist_ok=True)
     out = [Printout("cover", render_cover(sheet, folder / "cover.pdf"))]
-    for n in range(1, sheet.volume_count + 1):
+    for n in range(1, sheet.volume_count + 1 if not sheet.electronic else 1):
         label = folder / f"label{n}.pdf"
         if sheet.optical:
             out.append(Printout(f"label{n}", render_disc_label(sheet, n, label)))

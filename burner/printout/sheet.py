@@ -5,7 +5,7 @@ disc all say the same."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +45,12 @@ class Sheet:
     paper: str = "A4"
     copies: int = 1
     label_text: str = ""          # job.json media.label_text: printed on labels and inserts
+    # An encrypted electronic copy's passphrase per volume: printed on the cover sheet only
+    passwords: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def electronic(self) -> bool:
+        return self.media in ("zip", "folder")
 
     @property
     def content_kind(self) -> str:
@@ -125,4 +131,12 @@ def sheet_for(ctx: JobContext) -> Sheet:
         paper=ctx.config.printing.get("paper", "A4"),
         copies=manifest.media_copies,
         label_text=label_line(manifest.media_label_text or ""),
+        passwords=_passwords(ctx) if summary.media == "zip" else [],
     )
+
+
+def _passwords(ctx: JobContext) -> list[str]:
+    from burner.media.passphrase import passphrase
+
+    return [passphrase(ctx.config.data_dir, ctx.job_id, v.fileset_uid)
+            for v in ctx.record.staged.volumes]

@@ -40,7 +40,8 @@ def result(ctx: JobContext) -> dict:
         "media": plan.media,
         "profile": plan.profile,
         "volumes": [{"index": i.index, "count": i.count, "bytes": i.bytes, "sha256": i.sha256,
-                     "fileset_id": v.fileset_id, "files": v.files}
+                     "fileset_id": v.fileset_id, "files": v.files,
+                     **_passphrase_check(ctx, plan.media, v.fileset_uid)}
                     for i, v in zip(images, staged.volumes, strict=True)],
         "copies": [{"volume": c["volume"], "copy": c["copy"], "drive": c["drive"],
                     "medium": c["medium"], "sha256": c["sha256"]} for c in copies],
@@ -66,3 +67,14 @@ def run(ctx: JobContext) -> None:
     ctx.db.set_state(ctx.job_id, JobState.DONE)
     if not ctx.config.keep_work:
         shutil.rmtree(ctx.work, ignore_errors=True)
+
+
+def _passphrase_check(ctx: JobContext, media: str, fileset_uid: str) -> dict:
+    """An encrypted copy's passphrase as a slow hash only: staff confirm what a patient
+    reads out (`burner.media.passphrase.confirms`), nobody can read it back."""
+    if media != "zip":
+        return {}
+    from burner.media.passphrase import check_hash, passphrase
+
+    return {"passphrase_check": check_hash(passphrase(ctx.config.data_dir, ctx.job_id,
+                                                      fileset_uid))}

@@ -3,6 +3,7 @@ folders, an MBR + FAT32 image for USB sticks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from burner.media import checksums, fat, iso
@@ -34,6 +35,11 @@ def run(ctx: JobContext) -> None:
             ctx.progress.set(base + done / megabyte, base + total / megabyte + rest)
 
         path = ctx.out() / f"vol{vol.index}{media.suffix}"
+        if media.image in ("zip", "folder"):
+            images.append(electronic_image(ctx, vol, path, media.image, mastered))
+            before += images[-1].bytes / megabyte
+            ctx.checkpoint("master")
+            continue
         if media.image == "fat32":
             # PS3.12 Annex R: one FAT32 file-set in the first partition of an MBR stick.
             size = fat.build_fat32_image(vol.tree, path, label=vol.fileset_id)
@@ -53,3 +59,18 @@ def run(ctx: JobContext) -> None:
         digest, _ = checksums.sha256_file(path)
         images.append(Image(vol.index, vol.count, path, size, digest))
     ctx.save(images)
+
+
+def electronic_image(ctx: JobContext, vol, path: Path, image: str,  # noqa: ANN001
+                     progress) -> Image:  # noqa: ANN001
+    """An electronic copy's "image": the encrypted ZIP of the tree (its passphrase derived,
+    never kept), or for a plain folder the staged tree itself, with one SHA-256 of it."""
+    from burner.media.electronic import build_zip, tree_digest
+    from burner.media.passphrase import passphrase
+
+    if image == "folder":
+        size = sum(p.stat().st_size for p in vol.tree.rglob("*") if p.is_file())
+        return Image(vol.index, vol.count, vol.tree, size, tree_digest(vol.tree))
+    phrase = passphrase(ctx.config.data_dir, ctx.job_id, vol.fileset_uid)
+    size = build_zip(vol.tree, path, phrase, progress)
+    return Image(vol.index, vol.count, path, size, checksums.sha256_file(path)[0])

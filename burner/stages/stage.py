@@ -72,7 +72,10 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, summary: R
         "discs": [{"index": v.index, "fileset_id": v.fileset_id, "exams": _exam_rows(v)}
                   for v in summary.volumes],
         "job_id": ctx.job_id,
-        "medium_word": kind(summary.media).volume_word,
+        "medium_word": "folder" if kind(summary.media).writer == "electronic"
+        else kind(summary.media).volume_word,
+        "electronic": kind(summary.media).writer == "electronic",
+        "encrypted": summary.media == "zip",
         "web": volume.web,
         "reports": _report_rows(volume),
         "viewer": volume.viewer,

@@ -28,7 +28,8 @@ def run(ctx: JobContext) -> None:
         # A real drive's disc has left the tray; its blocks matched the image, so check that.
         target = medium if medium.is_file() else image.path
         # Its blocks were compared with the image's SHA-256 when written (write stage).
-        report = check_medium(target)
+        report = check_electronic(ctx, target, row["volume"]) \
+            if ctx.record.plan.media == "zip" else check_medium(target)
         ctx.checkpoint("verify")
         if not report.ok:
             bad = report.mismatched + report.missing + report.problems
@@ -38,3 +39,17 @@ def run(ctx: JobContext) -> None:
         reports.append(report.as_dict())
         ctx.progress.add()
     ctx.save(reports)
+
+
+def check_electronic(ctx: JobContext, archive: Path, volume: int):  # noqa: ANN201
+    """An encrypted ZIP opened with its passphrase, its tree checked like a medium's."""
+    import tempfile
+
+    from burner.media.electronic import extract_zip
+    from burner.media.passphrase import passphrase
+
+    vol = next(v for v in ctx.record.staged.volumes if v.index == volume)
+    with tempfile.TemporaryDirectory(prefix="burner-zip-", dir=ctx.work) as tmp:
+        extract_zip(archive, passphrase(ctx.config.data_dir, ctx.job_id, vol.fileset_uid),
+                    Path(tmp))
+        return check_medium(Path(tmp))
