@@ -67,16 +67,19 @@ class _IsoReader:
     def __init__(self, iso: pycdlib.PyCdlib):
         self.iso = iso
         self.paths: dict[str, str] = {}
-        for dirpath, _dirs, files in iso.walk(iso_path="/"):
+        # A medium with a site's own viewer carries its long names in a Joliet tree (the
+        # names SHA256.TXT lists); any other medium has ISO 9660 level-1 names only.
+        self.kind = "joliet_path" if iso.has_joliet() else "iso_path"
+        for dirpath, _dirs, files in iso.walk(**{self.kind: "/"}):
             for f in files:
-                iso_path = dirpath.rstrip("/") + "/" + f
-                self.paths[_plain(iso_path.lstrip("/"))] = iso_path
+                path = dirpath.rstrip("/") + "/" + f
+                self.paths[_plain(path.lstrip("/"))] = path
 
     def names(self) -> set[str]:
         return set(self.paths)
 
     def open(self, name: str) -> BinaryIO:
-        return self.iso.open_file_from_iso(iso_path=self.paths[name])
+        return self.iso.open_file_from_iso(**{self.kind: self.paths[name]})
 
 
 class _FolderReader:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from burner.content.siteviewer import site_viewer
 from burner.media import checksums, fat, iso
 from burner.media.kinds import KINDS, check_image_fits
 from burner.record import Image
@@ -27,6 +28,8 @@ def run(ctx: JobContext) -> None:
     megabyte = 1_000_000
     ctx.progress.begin("MB mastered", round(sum(v.bytes for v in staged.volumes) / megabyte, 1))
     before = 0.0          # MB of the volumes already mastered
+    site = site_viewer(ctx.config) if media.image == "iso" else None
+    long_names = site.name if site is not None else ""     # its Joliet names
     for n, vol in enumerate(staged.volumes):
         later = sum(v.bytes for v in staged.volumes[n + 1:]) / megabyte
 
@@ -46,7 +49,7 @@ def run(ctx: JobContext) -> None:
         else:
             publisher = ctx.config.institution.get("name", "")
             size = iso.master(vol.tree, path, vol.fileset_id, publisher=publisher,
-                              progress=mastered)
+                              progress=mastered, long_names=long_names)
         before += size / megabyte
         ctx.progress.set(before, before + later)
         ctx.checkpoint("master")

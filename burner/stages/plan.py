@@ -157,20 +157,21 @@ def group(instances: list[Instance]) -> list[list[list[int]]]:
 
 def make_plan(instances: list[Instance], requested_media: str, requested_profile: str,
               available: list[str], capacities: Capacities | None = None,
-              web: bool = True, viewer: bool = False) -> Plan:
+              web: bool = True, viewer: bool = False, reserved: int = 0) -> Plan:
     """Medium, profile and volumes for `instances`. With `viewer`, "auto" picks a medium
     that holds the viewer data too when one does; a volume whose viewer data would not fit
-    goes without it (Plan.viewer)."""
+    goes without it (Plan.viewer). `reserved` bytes of every volume are taken by files of
+    the site's own (a site viewer)."""
     def profile_for(media: str) -> str:
         return KINDS[media].default_profile if requested_profile == "auto" \
             else requested_profile
 
     # The profile changes sizes (a CD decompresses): estimate with each medium's own profile.
     media = choose_media(requested_media, available,
-                         lambda m: sum(footprint(i, profile_for(m), web, viewer)
-                                       for i in instances),
+                         lambda m: reserved + sum(footprint(i, profile_for(m), web, viewer)
+                                                  for i in instances),
                          capacities)
-    room = usable(media, capacities)
+    room = usable(media, capacities) - reserved
     profile = profile_for(media)
     if profile not in KINDS[media].profiles:
         raise JobRejected(f"the profile {profile} cannot be written to a {media.upper()}; "
@@ -182,15 +183,15 @@ def make_plan(instances: list[Instance], requested_media: str, requested_profile
                       "be put on this medium. Choose a larger medium (media.type), then retry.",
                       too_big, code=Reason.TOO_BIG)
     volumes = split(sizes, group(instances), room)
-    estimated = [VOLUME_OVERHEAD + sum(sizes[i] for i in v) for v in volumes]
+    estimated = [VOLUME_OVERHEAD + reserved + sum(sizes[i] for i in v) for v in volumes]
     extras = [VIEWER_FILES + sum(viewer_size(instances[i]) for i in v) for v in volumes]
-    fits = [viewer and size - VOLUME_OVERHEAD + extra <= room
+    fits = [viewer and size - VOLUME_OVERHEAD - reserved + extra <= room
             for size, extra in zip(estimated, extras, strict=True)]
     estimated = [size + extra if fit else size
                  for size, extra, fit in zip(estimated, extras, fits, strict=True)]
     # A stick's real size is known when it is written, unless the station knows it now.
     known = KINDS[media].writer != "usb" or media in (capacities or {})
-    limit = image_limit(media, room + VOLUME_OVERHEAD) if known else None
+    limit = image_limit(media, room + reserved + VOLUME_OVERHEAD) if known else None
     return Plan(media, profile, volumes, estimated, fits, limit)
 
 
@@ -199,7 +200,8 @@ def run(ctx: JobContext) -> None:
     gathered = ctx.record.gathered
     made = make_plan(gathered.instances, manifest.media_type, manifest.media_profile,
                      writer_media(ctx.config), writer_capacities(ctx.config),
-                     manifest.media_web, manifest.media_viewer)
+                     manifest.media_web, manifest.media_viewer,
+                     reserved=_site_viewer_bytes(ctx.config, manifest.media_type))
     # Before anything is staged (patient data copied to work/): a medium this station cannot
     # write waits for a person now, not after staging and mastering. `burner build` writes
     # nothing, so it needs no writer.
@@ -213,3 +215,17 @@ def run(ctx: JobContext) -> None:
     ctx.save(made)
     ctx.db.set_media(ctx.job_id, made.media)
     ctx.checkpoint("plan")
+
+
+def _site_viewer_bytes(config: Config, media: str) -> int:
+    """What a site's own viewer takes on every disc or stick ([media] site_viewer); an
+    electronic copy or a send carries none."""
+    from burner.content.siteviewer import site_viewer
+
+    if media in ("zip", "folder", "dicom"):
+        return 0
+    viewer = site_viewer(config)
+    if viewer is None:
+        return 0
+    return sum(-(-(viewer.source / f).stat().st_size // SECTOR) * SECTOR + FILE_OVERHEAD
+               for f in viewer.files)

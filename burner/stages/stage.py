@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import burner
 from burner.content.render import render, write_text
 from burner.content.reports import disc_name
+from burner.content.siteviewer import SiteViewer, copy_into, site_viewer
 from burner.dicom import fileset, recheck
 from burner.dicom.fileid import fileset_id as make_fileset_id
 from burner.dicom.parse import fingerprint
@@ -50,7 +51,7 @@ def _report_rows(volume: VolumeSummary) -> list[dict]:
 
 
 def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, summary: ReleaseSummary,
-                    index: int) -> list[str]:
+                    index: int, extra: SiteViewer | None = None) -> list[str]:
     """README.TXT (+ its File-set Descriptor copy), INDEX.HTM, the IHE PDI web content
     (IHE_PDI/, when the job wants it) and, for a set, DISCSET.TXT, all from the summary."""
     from burner.content import web  # here, not at the top: only this function needs it
@@ -81,6 +82,7 @@ def write_documents(tree: Path, ctx: JobContext, fs: fileset.FileSet, summary: R
         "viewer": volume.viewer,
         "viewer_left_out": volume.viewer_left_out,
         "exams": {e.study_uid: e for e in volume.exams},
+        "site_viewer": extra.name if extra is not None else "",
     }
     written = ["DICOMDIR", DESCRIPTOR, "README.TXT", "INDEX.HTM"]
     pages: dict[str, str] = {}
@@ -202,14 +204,18 @@ def run(ctx: JobContext) -> None:
                         [bool(manifest.media_viewer) and fits for fits in plan.viewer],
                         bool(manifest.media_viewer))
     volumes = []
+    extra = site_viewer(ctx.config) if plan.media not in ("zip", "folder", "dicom") else None
     for index, fs in enumerate(sets, 1):
         tree = ctx.out() / f"vol{index}"
         hashes = dict(fs.hashes)
         if summary.volume(index).viewer:
             for name in write_viewer(tree, fs.entries, _viewer_info(summary, index)):
                 hashes[name] = checksums.sha256_file(tree / name)[0]
-        for name in write_documents(tree, ctx, fs, summary, index):
+        for name in write_documents(tree, ctx, fs, summary, index, extra):
             hashes[name] = checksums.sha256_file(tree / name)[0]
+        if extra is not None:          # a site's own viewer, beside VIEWER/
+            for name in copy_into(extra, tree):
+                hashes[name] = checksums.sha256_file(tree / name)[0]
         checksums.write_list(tree / checksums.LIST_NAME, hashes.items())
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
         volumes.append(StagedVolume(index, count, tree, fs.fileset_id, fs.fileset_uid,
