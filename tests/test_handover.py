@@ -167,9 +167,7 @@ def test_one_approval_without_four_eyes_and_formats_not_made_here(station: Stati
     config = desk_config(station)
     settings = desk_settings(config)
     export(config)
-    for fmt, words in (("electronic", "An electronic copy is not available at this station "
-                                      "yet"),
-                       ("send", "No hospital to send images to is set up at this station"),
+    for fmt, words in (("send", "No hospital to send images to is set up at this station"),
                        ("cd", "No writer for a CD is set up at this station")):
         with pytest.raises(RequestRefused, match=words):
             intake.approve(config, new_request(config, fmt=fmt), "CT EXPORT", "desk1",
@@ -177,6 +175,12 @@ def test_one_approval_without_four_eyes_and_formats_not_made_here(station: Stati
     request_id = new_request(config)
     with pytest.raises(RequestRefused, match="not in the intake folder"):
         intake.approve(config, request_id, "../CT EXPORT", "desk1", settings)
+    electronic = intake.approve(config, new_request(config, fmt="electronic"), "CT EXPORT",
+                                "desk1", settings)          # an encrypted ZIP
+    manifest = json.loads((station.spool / "approved" / electronic.job_id / "job.json")
+                          .read_text())
+    assert manifest["media"]["type"] == "zip"
+    export(config)
     made = intake.approve(config, request_id, "CT EXPORT", "desk1", settings)
     assert made.approvers == ("desk1",)
     manifest = json.loads((station.spool / "approved" / made.job_id / "job.json").read_text())

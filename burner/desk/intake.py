@@ -45,8 +45,8 @@ MAX_DEPTH = 16               # folders inside folders
 DONE_FOLDER = INTAKE_DONE    # under the data folder: folders already made into jobs
 CLAIMING = ".approving"      # inside the intake folder: a folder being made into a job
 # What the desk asks for and the medium the job gets; what is not here is not made here yet.
-MEDIA = {"cd": "cd", "dvd": "dvd", "usb": "usb", "send": "dicom"}
-NOT_YET = {"electronic": "An electronic copy"}
+MEDIA = {"cd": "cd", "dvd": "dvd", "usb": "usb", "send": "dicom", "electronic": "zip"}
+NOT_YET: dict[str, str] = {}
 APPROVABLE = (RequestState.OPEN, RequestState.AWAITING_SECOND)
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")       # job.schema.json request.fee
 _CURRENCY = re.compile(r"[A-Z]{3}")
