@@ -31,6 +31,8 @@ class DriveConfig:
     label_design: str = ""           # the site's label design file, as the robot's PC sees it
     poll_seconds: float = 1.0        # how often the robot's status files are read
     timeout_minutes: float = 120.0   # a robot job silent this long is a fault
+    out_stacker: str = ""            # TD Bridge OUT_STACKER (which stacker takes the discs)
+    priority: str = ""               # TD Bridge PRIORITY
 
     @property
     def is_stdio(self) -> bool:
@@ -123,7 +125,7 @@ def _number(section: dict, key: str, default: float, where: str, kind: type = fl
 
 ROBOTS = ("epson", "primera")
 _ROBOT_KEYS = {"robot", "robot_path", "publisher", "label_design", "poll_seconds",
-               "timeout_minutes"}
+               "timeout_minutes", "out_stacker", "priority"}
 
 
 def _drive(base: Path, item: dict) -> DriveConfig:
@@ -152,7 +154,9 @@ def _drive(base: Path, item: dict) -> DriveConfig:
             publisher=str(item.get("publisher", "")),
             label_design=str(item.get("label_design", "")),
             poll_seconds=_number(item, "poll_seconds", 1.0, "[[drives]]") or 1.0,
-            timeout_minutes=_number(item, "timeout_minutes", 120.0, "[[drives]]") or 120.0)
+            timeout_minutes=_number(item, "timeout_minutes", 120.0, "[[drives]]") or 120.0,
+            out_stacker=str(item.get("out_stacker", "")),
+            priority=str(item.get("priority", "")))
     if set(item) & _ROBOT_KEYS:
         raise ConfigError("configuration: robot settings need robot = \"epson\" or "
                           "\"primera\" in the same [[drives]] entry")

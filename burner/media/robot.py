@@ -152,7 +152,11 @@ class HotFolderRobot(Writer[str]):
             volume = re.fullmatch(r"disc(\d+)-copy\d+", label)
             self.merge = self.merge_for(int(volume.group(1)) if volume else 1)
             self.submit(job, self.robot_path(staged), label)
-        outcome = self._follow(job, size, progress)
+        try:
+            outcome = self._follow(job, size, progress)
+        except JobCancelled:           # the staged image holds patient data: not left there
+            (self.folder / IMAGES / f"{job}.iso").unlink(missing_ok=True)
+            raise
         if after_burn:
             after_burn()
         (self.folder / IMAGES / f"{job}.iso").unlink(missing_ok=True)

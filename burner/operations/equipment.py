@@ -90,18 +90,23 @@ def writing_now(config: Config, job_ids: list[str]) -> dict[str, str]:
 
 def writers(config: Config, writing: dict[str, str]) -> list[WriterView]:
     """Each configured writer (drives, sticks; not the image folder)."""
-    from burner.media.writer import FAULT, NO_MEDIUM, READY
+    from burner.media.writer import BUSY, FAULT, NO_MEDIUM, READY
     from burner.media.writers import writer_of
 
     out = []
     for drive in config.drives:
         job_id = writing.get(drive.name)
-        if job_id:
+        if job_id and not drive.robot:
             out.append(WriterView(drive.name, drive.media, "writing", "in use",
                                   f"writing job {job_id}", job_id))
             continue
         status = _cached(("writer", drive.name, drive.device),
                          lambda d=drive: writer_of(config, d).status())
+        if job_id:     # a robot: its status file is read (never its drives), faults shown
+            waits = "" if status.state in (READY, BUSY) else f" - robot: {status.words}"
+            out.append(WriterView(drive.name, drive.media, "writing", "in use",
+                                  f"writing job {job_id}{waits}", job_id))
+            continue
         state = {READY: "idle", NO_MEDIUM: "no medium", FAULT: "fault"}.get(status.state,
                                                                            status.state)
         out.append(WriterView(drive.name, drive.media, state, status.medium, status.words))
