@@ -66,7 +66,8 @@ def test_each_writer_takes_only_jobs_for_its_medium(tmp_path: Path) -> None:
                    '[[drives]]\nname = "drive0"\ndevice = "stdio:dvd.img"\nmedia = "dvd"\n'
                    '[[drives]]\nname = "cdburner"\ndevice = "stdio:cd.img"\nmedia = "cd"\n')
     st = Station(load_config(cfg))
-    assert [x.name for x in lanes(st.config)] == ["prepare", "drive0", "cdburner", "images"]
+    assert [x.name for x in lanes(st.config)] == ["prepare", "drive0", "cdburner", "images",
+                                                 "electronic"]
     add(st, "D", PREPARED, "dvd")
     add(st, "C", PREPARED, "cd")
     add(st, "I", PREPARED, "iso")

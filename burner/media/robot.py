@@ -139,13 +139,16 @@ class HotFolderRobot(Writer[str]):
                    progress: Callable[[int], None] | None = None) -> str:
         """Submit (or adopt) the robot job of this copy and follow it to its end."""
         self.refuse_too_big(Path(image), size, label)
+        if not self.folder.is_dir():
+            raise RobotFault(f"The disc robot {self.name}'s folder {self.folder} is not there: "
+                             "is the robot PC's share mounted? The copy will be tried again.")
         job = self._current(label)
         state = self.poll(job) if job else None
         if job is None or state is None or state.state in (ERROR, CANCELLED, STOPPED):
             job = self._new_job(label)
             self._remember(label, job)          # before the job file: a crash adopts it
             staged = self.folder / IMAGES / f"{job}.iso"
-            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.parent.mkdir(exist_ok=True)      # never a local stand-in for the share
             part = staged.with_name(f".{staged.name}.part")
             shutil.copyfile(image, part)
             os.replace(part, staged)
