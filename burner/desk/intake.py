@@ -395,6 +395,20 @@ def check_media(config: Config, media: str, destination: str) -> None:
                              "so this copy cannot be made here. Ask a technician.")
 
 
+def approvable(config: Config, register: Register, request_id: str,
+               destination: str) -> tuple[Request, str]:
+    """The request and the medium its job gets, or RequestRefused saying why it cannot be
+    approved now (no such request, its state, a medium or destination not made here)."""
+    try:
+        request = register.get(request_id)
+    except NoSuchRequest:
+        raise RequestRefused(f"There is no request {request_id}.") from None
+    _check_state(request)
+    media = media_for(request)
+    check_media(config, media, destination)
+    return request, media
+
+
 def approve(config: Config, request_id: str, folder: str, user: str,
             settings: DeskSettings, destination: str = "") -> Approval:
     """Approve making the intake folder `folder` into the request's job, as `user`.
@@ -404,13 +418,7 @@ def approve(config: Config, request_id: str, folder: str, user: str,
     the first approval is kept and the second, by another person, makes the job. RequestRefused
     says in plain words why nothing was made. A send goes to `destination`."""
     with Register(config.db_path) as register:
-        try:
-            request = register.get(request_id)
-        except NoSuchRequest:
-            raise RequestRefused(f"There is no request {request_id}.") from None
-        _check_state(request)
-        media = media_for(request)
-        check_media(config, media, destination)
+        request, media = approvable(config, register, request_id, destination)
         path = pick(settings, folder)
         seen = preview(config, path, request)
         if not seen.ok:

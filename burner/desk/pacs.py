@@ -16,12 +16,10 @@ from burner.desk.intake import (
     Approval,
     Approvals,
     FirstApproval,
-    _check_state,
-    check_media,
-    media_for,
+    approvable,
     request_block,
 )
-from burner.desk.register import NoSuchRequest, Register, Request, RequestRefused, RequestState
+from burner.desk.register import Register, Request, RequestRefused, RequestState
 from burner.desk.settings import DeskSettings
 from burner.errors import BurnerError, ConfigError
 from burner.network.scu import FoundStudy
@@ -89,13 +87,7 @@ def approve(config: Config, request_id: str, pacs: str, study_uids: tuple[str, .
     if not study_uids:
         raise RequestRefused("Choose at least one exam to fetch.")
     with Register(config.db_path) as register:
-        try:
-            request = register.get(request_id)
-        except NoSuchRequest:
-            raise RequestRefused(f"There is no request {request_id}.") from None
-        _check_state(request)
-        media = media_for(request)
-        check_media(config, media, destination)
+        request, media = approvable(config, register, request_id, destination)
         seen = {s.found.uid: s for s in find(config, request, pacs, ())}
         wrong = [uid for uid in study_uids if uid not in seen or not seen[uid].matches]
         if wrong:
