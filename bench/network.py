@@ -51,7 +51,8 @@ from burner import synth
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from orthanc_server import OrthancServer, free_ports  # noqa: E402 - a test helper
+from conftest import stop  # noqa: E402 - test helpers: stop a process by its PID
+from orthanc_server import OrthancServer, free_ports  # noqa: E402
 
 BURNER = str(Path(sys.executable).with_name("burner"))
 MB = 1_000_000
@@ -96,21 +97,10 @@ def start(cmd: list[str], log: Path, port: int) -> subprocess.Popen:
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
+            stop(proc, timeout=STOP_SECONDS)
             raise SystemExit(f"{cmd[0]} did not listen on {port}:\n"
                              f"{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process's PID; SIGKILL if it has not exited after 10 s."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -169,7 +159,7 @@ def receive_burner(work: Path, files: list[Path]) -> tuple[float, float, float]:
         seconds, cpu = push(proc, port, files)
         rss = peak_rss_mb(proc.pid)
     finally:
-        stop(proc)
+        stop(proc, timeout=STOP_SECONDS)
     came = sum(files_in(d, "*.dcm") for d in (work / "data" / "intake").glob("net-BENCH-*"))
     if came != len(files):
         raise SystemExit(f"burner's intake holds {came} of {len(files)} files after the push "
@@ -185,7 +175,7 @@ def receive_storescp(work: Path, files: list[Path]) -> tuple[float, float]:
     try:
         seconds, cpu = push(proc, port, files)
     finally:
-        stop(proc)
+        stop(proc, timeout=STOP_SECONDS)
     if files_in(out) != len(files):
         raise SystemExit(f"storescp wrote {files_in(out)} of {len(files)} files")
     return seconds, cpu

@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pydicom
 import pytest
@@ -29,15 +30,20 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
+def unavailable(message: str) -> NoReturn:
+    """What a test does without something it needs (a tool, a package, root): skip locally,
+    fail under CI=true, where nothing may be skipped."""
+    if on_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """Path of the program `name`; skips the test locally without it, fails under CI=true."""
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} is not installed (see the install steps in README and .ci/run)"
-    if on_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable(f"{name} is not installed (see the install steps in README and .ci/run)")
 
 
 # --- a station in a temporary folder, driven through the `burner` command line --------------
@@ -297,9 +303,7 @@ def cups_server():
         require_tool(tool)
     why = missing()   # cups-pdf, root
     if why:
-        if on_ci():
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+        unavailable(why)
     server = CupsServer.create()
     try:
         server.start()

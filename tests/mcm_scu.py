@@ -21,6 +21,24 @@ from pynetdicom.sop_class import MediaCreationManagement
 MCM = MediaCreationManagement
 
 
+def request_dataset(items: Iterable[tuple[str, str, str]], **attrs: object) -> Dataset:
+    """An N-CREATE attribute list: Referenced SOP Sequence of (class, instance, requested
+    profile or "") items, and any other attributes by keyword."""
+    ds = Dataset()
+    refs = []
+    for cls, inst, profile in items:
+        item = Dataset()
+        item.ReferencedSOPClassUID = cls
+        item.ReferencedSOPInstanceUID = inst
+        if profile:
+            item.RequestedMediaApplicationProfile = profile
+        refs.append(item)
+    ds.ReferencedSOPSequence = Sequence(refs)
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+    return ds
+
+
 class McmScu:
     """One association to the station's listener for media creation requests."""
 
@@ -41,19 +59,8 @@ class McmScu:
     def create(self, refs: Iterable[tuple[str, str]], profile: str = "STD-GEN-DVD-JPEG",
                **attrs: object) -> tuple[int, str | None]:
         """(status, request SOP Instance UID) for a request of `refs` (class, instance)."""
-        ds = Dataset()
-        items = []
-        for cls, inst in refs:
-            item = Dataset()
-            item.ReferencedSOPClassUID = cls
-            item.ReferencedSOPInstanceUID = inst
-            if profile:
-                item.RequestedMediaApplicationProfile = profile
-            items.append(item)
-        ds.ReferencedSOPSequence = Sequence(items)
-        ds.LabelUsingInformationExtractedFromInstances = "YES"
-        for key, value in attrs.items():
-            setattr(ds, key, value)
+        ds = request_dataset(((cls, inst, profile) for cls, inst in refs),
+                             LabelUsingInformationExtractedFromInstances="YES", **attrs)
         uid = pydicom.uid.generate_uid()
         status, _ = self.assoc.send_n_create(ds, MCM, uid)
         return status.Status if status else -1, uid

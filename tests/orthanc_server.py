@@ -10,9 +10,7 @@ the called AE title is not checked) and a DICOMweb server (QIDO-RS, WADO-RS, STO
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from conftest import on_ci, require_tool
+from conftest import require_tool, stop, unavailable
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 START_TIMEOUT = 30.0
@@ -35,11 +32,8 @@ def require_orthanc() -> str:
     fails under CI=true (the rule of conftest.require_tool)."""
     binary = require_tool("Orthanc")
     if not DICOMWEB_PLUGIN.is_file():
-        message = (f"the Orthanc DICOMweb plugin {DICOMWEB_PLUGIN} is not installed "
-                   "(Debian package orthanc-dicomweb)")
-        if on_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the Orthanc DICOMweb plugin {DICOMWEB_PLUGIN} is not installed "
+                    "(Debian package orthanc-dicomweb)")
     return binary
 
 
@@ -159,13 +153,7 @@ class OrthancServer:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process, timeout=STOP_TIMEOUT)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

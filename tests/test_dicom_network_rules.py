@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from conftest import free_port, study_patient
+from mcm_scu import request_dataset
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
@@ -56,24 +57,8 @@ def test_network_settings_default_to_off_and_local(tmp_path: Path) -> None:
     assert not settings.enabled and settings.bind == "127.0.0.1" and not settings.peers
 
 
-def request(refs: list[tuple[str, str, str]], **attrs: object) -> Dataset:
-    ds = Dataset()
-    items = []
-    for cls, inst, profile in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = cls
-        item.ReferencedSOPInstanceUID = inst
-        if profile:
-            item.RequestedMediaApplicationProfile = profile
-        items.append(item)
-    ds.ReferencedSOPSequence = Sequence(items)
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    return ds
-
-
 def test_a_good_request_is_kept_with_its_options() -> None:
-    options = mcm.request_options(request(
+    options = mcm.request_options(request_dataset(
         [(CT, "1.2.3", "STD-GEN-CD"), (CT, "1.2.4", "STD-GEN-CD")], LabelText="FOR DR X",
         AllowMediaSplitting="NO", IncludeDisplayApplication="NO",
         StorageMediaFileSetID="RIS_0001"))
@@ -84,15 +69,16 @@ def test_a_good_request_is_kept_with_its_options() -> None:
 
 @pytest.mark.parametrize("ds, status, words", [
     (Dataset(), mcm.MISSING_ATTRIBUTE, "Referenced SOP Sequence"),
-    (request([(CT, "1.2.3", ""), (CT, "1.2.3", "")]), mcm.INVALID_VALUE, "twice"),
-    (request([(CT, "1.2.x", "")]), mcm.INVALID_VALUE, "valid"),
-    (request([(CT, "1.2.3" + ".4" * 40, "")]), mcm.INVALID_VALUE, "valid"),
-    (request([("", "1.2.3", "")]), mcm.INVALID_VALUE, "valid"),
-    (request([(CT, "1.2.3", "STD-GEN-CD"), (CT, "1.2.4", "STD-GEN-DVD-JPEG")]),
+    (request_dataset([(CT, "1.2.3", ""), (CT, "1.2.3", "")]), mcm.INVALID_VALUE, "twice"),
+    (request_dataset([(CT, "1.2.x", "")]), mcm.INVALID_VALUE, "valid"),
+    (request_dataset([(CT, "1.2.3" + ".4" * 40, "")]), mcm.INVALID_VALUE, "valid"),
+    (request_dataset([("", "1.2.3", "")]), mcm.INVALID_VALUE, "valid"),
+    (request_dataset([(CT, "1.2.3", "STD-GEN-CD"), (CT, "1.2.4", "STD-GEN-DVD-JPEG")]),
      mcm.INVALID_VALUE, "INST_AP_CONFLICT"),
-    (request([(CT, "1.2.3", "STD-XABC-CD")]), mcm.INVALID_VALUE, "NOT_SUPPORTED"),
-    (request([(CT, "1.2.3", "")], AllowMediaSplitting="MAYBE"), mcm.INVALID_VALUE, "YES or NO"),
-    (request([(CT, "1.2.3", "")], StorageMediaFileSetID="../../etc"), mcm.INVALID_VALUE,
+    (request_dataset([(CT, "1.2.3", "STD-XABC-CD")]), mcm.INVALID_VALUE, "NOT_SUPPORTED"),
+    (request_dataset([(CT, "1.2.3", "")], AllowMediaSplitting="MAYBE"), mcm.INVALID_VALUE,
+     "YES or NO"),
+    (request_dataset([(CT, "1.2.3", "")], StorageMediaFileSetID="../../etc"), mcm.INVALID_VALUE,
      "File-Set ID"),
 ])
 def test_bad_requests_are_refused_with_a_status(ds: Dataset, status: int, words: str) -> None:
@@ -104,7 +90,7 @@ def test_bad_requests_are_refused_with_a_status(ds: Dataset, status: int, words:
 def test_too_many_references_are_refused() -> None:
     many = [(CT, f"1.2.{n}", "") for n in range(mcm.MAX_REFERENCES + 1)]
     with pytest.raises(mcm.Refused, match="more than"):
-        mcm.request_options(request(many))
+        mcm.request_options(request_dataset(many))
 
 
 @pytest.mark.parametrize("copies, priority", [(0, "MED"), (21, "MED"), (1, "URGENT")])
@@ -249,3 +235,33 @@ def test_received_folders_nothing_arrived_to_go_after_the_retention_time(tmp_pat
         gone = clean(config, db, now)
     assert [g.job_id for g in gone] == ["intake/net-RIS-aaaa"]
     assert not old.exists() and new.is_dir() and exported.is_dir()   # the desk's own stay
+
+
+def test_a_pacs_search_answer_is_taken_only_where_it_is_sound() -> None:
+    """What a PACS answers to C-FIND is hostile, decoded as it came (implicit VR bytes): a bad
+    or overlong UID drops the study, a lying instance count is kept as unknown, text is one
+    short line."""
+    import struct
+    import warnings
+
+    from pydicom.filereader import read_dataset
+
+    from burner.network.scu import _study
+
+    def answer(*elements: tuple[int, bytes]) -> Dataset:
+        raw = b""
+        for tag, value in sorted(elements):
+            value += b" " * (len(value) % 2)
+            raw += struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+        return read_dataset(io.BytesIO(raw), True, True)
+
+    study, count, text = 0x0020000D, 0x00201208, 0x00081030
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _study(answer((study, b"1.2.3/../x"))) is None
+        assert _study(answer((study, b"1." + b"2" * 70))) is None
+        assert _study(answer((0x00080050, b"A1"))) is None
+        found = _study(answer((study, b"1.2.3\0"), (count, b"lots"),
+                              (text, b"CT\nINJECTED LINE" + b"x" * 200)))
+    assert found is not None and found.listed is None
+    assert "\n" not in found.description and len(found.description) <= 64

@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StationDir, make_job_folder, new_station, on_ci, require_tool, serve, stop
+from conftest import (
+    StationDir,
+    make_job_folder,
+    new_station,
+    require_tool,
+    serve,
+    stop,
+    unavailable,
+)
 
 from burner import synth
 
@@ -28,10 +36,7 @@ def small_disk(tmp_path: Path):
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m", "tmpfs",
                            str(mountpoint)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        why = f"cannot mount a tmpfs for the full-disk test: {proc.stderr.strip()}"
-        if on_ci():
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+        unavailable(f"cannot mount a tmpfs for the full-disk test: {proc.stderr.strip()}")
     try:
         yield mountpoint
     finally:

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import on_ci, require_tool
+from conftest import require_tool, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,13 +29,6 @@ _DROP = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "__PYVENV_L
          "BURNER_PAUSE_SECONDS")
 
 
-def _unavailable(message: str) -> None:
-    """Skip locally; under CI=true a missing tool or network is a failure."""
-    if on_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
 def _run(args: list, *, cwd: Path, env: dict[str, str], timeout: float, what: str,
          network: bool = False) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
@@ -44,7 +37,7 @@ def _run(args: list, *, cwd: Path, env: dict[str, str], timeout: float, what: st
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
         if network and any(word in output for word in NETWORK_TROUBLE):
-            _unavailable(f"{what}: the package index is not reachable:\n{output[-3000:]}")
+            unavailable(f"{what}: the package index is not reachable:\n{output[-3000:]}")
         pytest.fail(f"{what} failed (exit {proc.returncode}):\n{output[-6000:]}", pytrace=False)
     return proc
 
@@ -55,7 +48,7 @@ def _tracked_files() -> list[str]:
     proc = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True,
                           check=False)
     if proc.returncode != 0:
-        _unavailable(f"{REPO} is not a git checkout: {proc.stderr.decode(errors='replace')}")
+        unavailable(f"{REPO} is not a git checkout: {proc.stderr.decode(errors='replace')}")
     names = [n for n in proc.stdout.decode().split("\0") if n]
     return [n for n in names if (REPO / n).is_file()]
 

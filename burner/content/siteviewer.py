@@ -29,7 +29,7 @@ class SiteViewer:
     source: Path
     name: str                # its top-level folder on the medium
     files: list[Path]        # relative to source, AUTORUN.INF left out
-    bytes: int
+    sizes: list[int]         # of each file, in bytes
 
 
 def site_viewer(config: Config) -> SiteViewer | None:
@@ -44,7 +44,7 @@ def site_viewer(config: Config) -> SiteViewer | None:
     if not _NAME.fullmatch(name) or name.upper() in _RESERVED:
         raise ConfigError("configuration: [media] site_viewer's folder name must be letters, "
                           "digits, spaces, . _ ( ) + - and not one of the disc's own names")
-    files, size = [], 0
+    files, sizes = [], []
     for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
         dirnames.sort()
         for f in sorted(filenames):
@@ -55,11 +55,11 @@ def site_viewer(config: Config) -> SiteViewer | None:
                 raise ConfigError("configuration: [media] site_viewer holds a name longer "
                                   "than 64 characters, which a disc cannot carry (Joliet)")
             files.append(path.relative_to(source))
-            size += path.stat().st_size
+            sizes.append(path.stat().st_size)
             if len(files) > MAX_FILES:
                 raise ConfigError(f"configuration: [media] site_viewer holds more than "
                                   f"{MAX_FILES} files")
-    return SiteViewer(source, name, files, size)
+    return SiteViewer(source, name, files, sizes)
 
 
 def copy_into(viewer: SiteViewer, tree: Path) -> list[str]:

@@ -23,17 +23,18 @@ _LABEL = re.compile(r"disc(\d+)-copy\d+")
 STOW_BATCH = 50       # objects per STOW-RS request
 
 
-def volume_objects(tree: Path) -> list[tuple[Path, str, str, str]]:
+def volume_objects(tree: Path) -> tuple[list[tuple[Path, str, str, str]], set[str]]:
     """(path, SOP Class UID, SOP Instance UID, transfer syntax) of each object under DICOM/ of
-    a staged volume (burner's own canonical files)."""
-    out = []
+    a staged volume (burner's own canonical files), and the Study Instance UIDs they hold."""
+    out, studies = [], set()
     for path in sorted((tree / "DICOM").rglob("*")):
         if path.is_file():
             ds = dcmread(path, stop_before_pixels=True,
-                         specific_tags=["SOPClassUID", "SOPInstanceUID"])
+                         specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"])
             out.append((path, str(ds.SOPClassUID), str(ds.SOPInstanceUID),
                         str(ds.file_meta.TransferSyntaxUID)))
-    return out
+            studies.add(str(ds.StudyInstanceUID))
+    return out, studies
 
 
 class DicomSendWriter(Writer[int]):
@@ -61,7 +62,7 @@ class DicomSendWriter(Writer[int]):
         tree = self.trees.get(int(match.group(1))) if match else None
         if tree is None:
             raise PeerError(f"there is no staged volume for {label}")
-        objects = volume_objects(tree)
+        objects, studies = volume_objects(tree)
         sizes = [p.stat().st_size for p, *_ in objects]
         total = sum(sizes)
 
@@ -79,7 +80,7 @@ class DicomSendWriter(Writer[int]):
                             "again")
         if after_burn:
             after_burn()
-        self._confirm(objects)
+        self._confirm(objects, studies)
         log.info("sent %d objects to %s", len(objects), self.address)
         return self.address
 
@@ -101,9 +102,10 @@ class DicomSendWriter(Writer[int]):
             sent(start + len(batch))
         return refused
 
-    def _confirm(self, objects: list[tuple[Path, str, str, str]]) -> None:
+    def _confirm(self, objects: list[tuple[Path, str, str, str]], studies: set[str]) -> None:
         """MediaMismatch unless the destination holds every object sent."""
         from burner.network import scu
+        from burner.network.fetch import find
 
         wanted = {sop for _, _, sop, _ in objects}
         if self.remote.commitment:
@@ -111,17 +113,9 @@ class DicomSendWriter(Writer[int]):
                                  [(cls, sop) for _, cls, sop, _ in objects])
             how = "did not commit to keeping"
         else:
-            studies = {}
-            for path, *_ in objects:
-                ds = dcmread(path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
-                studies[str(ds.StudyInstanceUID)] = True
-            if self.remote.send == "stow":
-                from burner.network.fetch import find
-
-                found = find(self.settings, self.remote, study_uids=tuple(studies),
-                             web=True)
-            else:
-                found = scu.find(self.settings, self.remote, study_uids=tuple(studies))
+            # asked the way the objects went: QIDO-RS after STOW-RS, else C-FIND
+            found = find(self.settings, self.remote, study_uids=tuple(sorted(studies)),
+                         web=self.remote.send == "stow")
             held = {i.sop_uid for s in found for i in s.instances}
             missing = sorted(wanted - held)
             how = "does not list"

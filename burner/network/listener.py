@@ -23,15 +23,14 @@ from pynetdicom.sop_class import MediaCreationManagement, Verification
 
 from burner.config import Config
 from burner.desk.settings import desk_settings
-from burner.dicom.canonical import file_meta
-from burner.diskspace import free_bytes
 from burner.network import commitment, mcm
 from burner.network.received import LISTENING, store
 from burner.network.scu import (
     CANNOT_UNDERSTAND,
-    OUT_OF_RESOURCES,
+    incoming,
     is_uid,
     on_commitment_report,
+    refusal,
 )
 from burner.network.settings import DicomSettings, Peer, dicom_settings
 from burner.network.syntaxes import READABLE
@@ -98,30 +97,20 @@ class _Handlers:
         peer = self.peer(event, "store")
         if peer is None:
             return NOT_AUTHORISED
-        sop = event.request.AffectedSOPInstanceUID
-        if not is_uid(sop):
-            return _status(CANNOT_UNDERSTAND, "no valid Affected SOP Instance UID")
-        cls = event.request.AffectedSOPClassUID
-        if not is_uid(cls):
-            return _status(CANNOT_UNDERSTAND, "no valid Affected SOP Class UID")
-        # the peer's bytes as they came, behind a File Meta Information of burner's own
-        # (pydicom's encoded_dataset() builds one through a Dataset: a third of the time)
-        body = event.request.DataSet.getbuffer()
-        data = file_meta(str(cls), str(sop), str(event.context.transfer_syntax)) + body
-        if len(data) > self.settings.max_object_bytes:
-            return _status(OUT_OF_RESOURCES, "object larger than this station accepts")
-        if free_bytes(self.intake) - len(data) < self.settings.min_free_bytes:
-            log.warning("refused an object from AE %s: the disk is too full", peer.ae_title)
-            return _status(OUT_OF_RESOURCES, "the station's disk is too full")
+        got = incoming(event, self.settings, self.intake)
+        if isinstance(got, Dataset):
+            log.warning("refused an object from AE %s: %s", peer.ae_title, got.ErrorComment)
+            return got
         try:
-            head = _head(body, event.context.transfer_syntax, data)
+            head = _head(memoryview(got.data)[got.body:], event.context.transfer_syntax,
+                         got.data)
         except (InvalidDicomError, ValueError, EOFError, KeyError, OverflowError):
-            return _status(CANNOT_UNDERSTAND, "the data set cannot be read")
+            return refusal(CANNOT_UNDERSTAND, "the data set cannot be read")
         study = head.get("StudyInstanceUID")
-        if head.get("SOPInstanceUID") != sop or not is_uid(study):
-            return _status(DOES_NOT_MATCH, "SOP Instance UID or Study Instance UID missing or "
+        if head.get("SOPInstanceUID") != got.sop_instance or not is_uid(study):
+            return refusal(DOES_NOT_MATCH, "SOP Instance UID or Study Instance UID missing or "
                            "not the one of the request")
-        store(self.intake, peer.ae_title, str(study), sop, data)
+        store(self.intake, peer.ae_title, str(study), got.sop_instance, got.data)
         return 0x0000
 
     def n_create(self, event: evt.Event) -> tuple[int | Dataset, Dataset | None]:
@@ -132,11 +121,11 @@ class _Handlers:
         new = uid is None
         uid = str(uid or generate_uid())
         if not is_uid(uid):
-            return _status(mcm.INVALID_VALUE, "invalid SOP Instance UID"), None
+            return refusal(mcm.INVALID_VALUE, "invalid SOP Instance UID"), None
         try:
             out = mcm.create(self.config, peer, uid, event.attribute_list)
         except mcm.Refused as exc:
-            return _status(exc.status, str(exc)), None
+            return refusal(exc.status, str(exc)), None
         if new:
             out.AffectedSOPInstanceUID = uid
         return 0x0000, out
@@ -150,7 +139,7 @@ class _Handlers:
             out = mcm.action(self.config, peer, str(event.request.RequestedSOPInstanceUID),
                              int(event.action_type or 0), info, self.settings.arrival_seconds)
         except mcm.Refused as exc:
-            return _status(exc.status, str(exc)), None
+            return refusal(exc.status, str(exc)), None
         return 0x0000, out
 
     def n_get(self, event: evt.Event) -> tuple[int | Dataset, Dataset | None]:
@@ -161,7 +150,7 @@ class _Handlers:
             return 0x0000, mcm.status(self.config, peer,
                                       str(event.request.RequestedSOPInstanceUID))
         except mcm.Refused as exc:
-            return _status(exc.status, str(exc)), None
+            return refusal(exc.status, str(exc)), None
 
 
 
@@ -176,13 +165,6 @@ def _head(body: memoryview, syntax: UID, whole: bytes) -> Dataset:
                        specific_tags=["SOPInstanceUID", "StudyInstanceUID"])
     return read_dataset(io.BytesIO(body), syntax.is_implicit_VR, syntax.is_little_endian,
                         stop_when=lambda tag, _vr, _length: tag > _STUDY_UID)
-
-
-def _status(code: int, comment: str) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    return ds
 
 
 def application_entity(settings: DicomSettings) -> AE:

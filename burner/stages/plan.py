@@ -227,5 +227,4 @@ def _site_viewer_bytes(config: Config, media: str) -> int:
     viewer = site_viewer(config)
     if viewer is None:
         return 0
-    return sum(-(-(viewer.source / f).stat().st_size // SECTOR) * SECTOR + FILE_OVERHEAD
-               for f in viewer.files)
+    return sum(-(-size // SECTOR) * SECTOR + FILE_OVERHEAD for size in viewer.sizes)
