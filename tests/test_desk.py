@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import StationDir
 from pdftools import flat, text_of
-from test_web_app import PASSWORD, _client, _csrf, sign_in
+from test_web_app import _client, _csrf, app_with_users, sign_in
 
 from burner.config import load_config
 from burner.desk import dates, fees, letters, monthly, worklist
@@ -38,7 +38,6 @@ from burner.desk.settings import DeskSettings, desk_settings
 from burner.errors import ConfigError
 from burner.state import JobState, StateDB
 from burner.users import Users
-from burner.web.app import create_app
 
 D = datetime.date
 THIRTY = DeskSettings(due_days=30, extension_days=30, four_eyes=False,
@@ -462,12 +461,7 @@ TODAY = D(2026, 3, 10)
 
 @pytest.fixture
 def desk(station: StationDir):
-    config = load_config(station.config)
-    with Users(config.db_path) as users:
-        users.add("tech", "technician", PASSWORD)
-        users.add("desk", "front-desk", PASSWORD)
-        users.add("boss", "admin", PASSWORD)
-    app = create_app(config)
+    config, app = app_with_users(station)
     app.state.clock = dates.FixedClock(TODAY)
     return config, app
 

@@ -19,15 +19,19 @@ from burner.web.app import COOKIE, create_app
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def web(station: StationDir):
+def app_with_users(station: StationDir):  # noqa: ANN201 - (Config, FastAPI)
+    """The station's web app with a technician, a front-desk user and an admin."""
     config = load_config(station.config)
     with Users(config.db_path) as users:
         users.add("tech", "technician", PASSWORD)
         users.add("desk", "front-desk", PASSWORD)
         users.add("boss", "admin", PASSWORD)
-    app = create_app(config)
-    return station, config, app
+    return config, create_app(config)
+
+
+@pytest.fixture
+def web(station: StationDir):
+    return station, *app_with_users(station)
 
 
 def _client(app) -> TestClient:
