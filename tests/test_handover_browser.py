@@ -178,6 +178,8 @@ def test_attach_approve_with_four_eyes_burn_scan_and_hand_over(site, browser, cu
     one.bring_to_front()
     one.get_by_role("link", name="Hand-over").click()
     one.wait_for_url(base + "/handover")
+    # The page focuses the field once it has loaded; the URL can change before that.
+    one.wait_for_function(f"() => ({FOCUSED})() === 'job_id'", timeout=10_000)
     assert one.evaluate(FOCUSED) == "job_id"
     assert one.get_by_label("Scan the cover sheet or type the job number").count() == 1
     one.keyboard.type(scanned)
